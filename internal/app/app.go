@@ -1,0 +1,263 @@
+// Package app is the composition root: it turns a validated configuration
+// into a store, the services and the HTTP handlers, and runs them. It is the
+// only package that knows every other one.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-sso/gatehouse/internal/authn"
+	"github.com/gatehouse-sso/gatehouse/internal/authn/password"
+	"github.com/gatehouse-sso/gatehouse/internal/config"
+	"github.com/gatehouse-sso/gatehouse/internal/directory"
+	"github.com/gatehouse-sso/gatehouse/internal/httpx"
+	"github.com/gatehouse-sso/gatehouse/internal/redirect"
+	"github.com/gatehouse-sso/gatehouse/internal/secret"
+	"github.com/gatehouse-sso/gatehouse/internal/session"
+	"github.com/gatehouse-sso/gatehouse/internal/store"
+	"github.com/gatehouse-sso/gatehouse/internal/store/sqlstore"
+	"github.com/gatehouse-sso/gatehouse/internal/web"
+)
+
+// App holds the services built from one configuration.
+type App struct {
+	Config    *config.Config
+	Logger    *slog.Logger
+	Store     store.Store
+	Key       secret.Key
+	Hasher    *password.Hasher
+	Sessions  *session.Manager
+	Directory *directory.Service
+	Regulator *authn.Regulator
+	Auth      *authn.Authenticator
+
+	ready atomic.Bool
+}
+
+// Open connects the store (running migrations) and builds the services.
+// The CLI uses it as it is; Serve adds the HTTP side.
+func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	key, created, err := secret.Load(cfg.SecretKey, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	if created {
+		logger.Warn("generated a new secret key; keep a copy with your backups", "file", cfg.DataDir+"/"+secret.FileName)
+	}
+	st, err := sqlstore.Open(ctx, cfg.DatabaseURLOrDefault(), sqlstore.Options{
+		MaxOpenConns:     cfg.Database.MaxOpenConns,
+		StatementTimeout: time.Duration(cfg.Database.StatementTimeout),
+		Logger:           logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a := &App{Config: cfg, Logger: logger, Store: st, Key: key}
+	a.Hasher = password.NewHasher(password.Options{})
+	a.Sessions = session.NewManager(st, session.Options{
+		Secret:      key.Derive("session-token"),
+		IdleTimeout: time.Duration(cfg.Session.IdleTimeout),
+		Lifetime:    time.Duration(cfg.Session.Lifetime),
+		Logger:      logger,
+	})
+	a.Directory = directory.New(directory.Options{Store: st, Hasher: a.Hasher, Revoker: a.Sessions, Logger: logger})
+	a.Regulator = authn.NewRegulator(st, authn.RegulatorOptions{
+		MaxFailures:   cfg.Login.MaxFailures,
+		IPMaxFailures: cfg.Login.IPMaxFailures,
+		Window:        time.Duration(cfg.Login.FailureWindow),
+		Lockout:       time.Duration(cfg.Login.Lockout),
+		Logger:        logger,
+	})
+	a.Auth = authn.NewAuthenticator(st, a.Hasher, a.Regulator, authn.Options{Logger: logger})
+	return a, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// Bootstrap creates the first administrator when the directory is empty and
+// writes its one-time password to out (never to the log).
+func (a *App) Bootstrap(ctx context.Context, out io.Writer) error {
+	b := a.Config.Bootstrap
+	pw, generated := b.Password, false
+	if pw == "" {
+		pw, generated = RandomPassword(20), true
+	}
+	created, err := a.Directory.Bootstrap(ctx, b.AdminUsername, b.AdminGroup, pw)
+	if err != nil || !created {
+		return err
+	}
+	a.Logger.Info("bootstrap administrator created", "user", b.AdminUsername, "group", b.AdminGroup)
+	if generated {
+		fmt.Fprintf(out, "\n  Bootstrap administrator created.\n    sign in at: %s/login\n    username:   %s\n    password:   %s\n  This password is shown once. Change it after signing in.\n\n",
+			a.Config.ExternalURL, b.AdminUsername, pw)
+	}
+	return nil
+}
+
+// RandomPassword returns n characters from an unambiguous alphabet.
+func RandomPassword(n int) string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, n)
+	for i := range b {
+		v, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			panic(err)
+		}
+		b[i] = alphabet[v.Int64()]
+	}
+	return string(b)
+}
+
+// Handler builds the HTTP handler tree.
+func (a *App) Handler() (http.Handler, error) {
+	cfg := a.Config
+	ext := cfg.ExternalURLParsed()
+	secure := cfg.Secure()
+	csrf := httpx.NewCSRF("gatehouse_csrf", secure)
+	ips := httpx.NewIPResolver(cfg.TrustedProxyPrefixes())
+	redirects := redirect.New(ext, cfg.CookieDomain, nil)
+
+	pages, err := web.New(web.Options{
+		Auth:       a.Auth,
+		Sessions:   a.Sessions,
+		Directory:  a.Directory,
+		Redirects:  redirects,
+		CSRF:       csrf,
+		IPs:        ips,
+		CookieName: cfg.Session.CookieName,
+		Secure:     secure,
+		Lifetime:   time.Duration(cfg.Session.Lifetime),
+		Logger:     a.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	browser := http.NewServeMux()
+	pages.Register(browser)
+
+	root := http.NewServeMux()
+	for _, p := range []string{"GET /healthz/live", "GET /-/health/live/"} {
+		root.HandleFunc(p, a.live)
+	}
+	for _, p := range []string{"GET /healthz/ready", "GET /-/health/ready/"} {
+		root.HandleFunc(p, a.readyz)
+	}
+	root.Handle("/", httpx.SecurityHeaders(csrf.Middleware(browser)))
+
+	var h http.Handler = root
+	h = httpx.AccessLog(a.Logger)(h)
+	h = httpx.Recover(a.Logger)(h)
+	h = httpx.RequestID(h)
+	return h, nil
+}
+
+func (a *App) live(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !a.ready.Load() {
+		http.Error(w, "starting or stopping", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.Store.Ping(ctx); err != nil {
+		a.Logger.Warn("readiness: store does not answer", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// ServeOptions tunes Serve.
+type ServeOptions struct {
+	// Out receives the one-time bootstrap password.
+	Out io.Writer
+	// DrainDelay is how long readiness reports false before the listener
+	// closes, so load balancers stop sending new requests first.
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may take to finish.
+	ShutdownTimeout time.Duration
+	// Listening, if set, is called with the bound address once serving.
+	Listening func(addr net.Addr)
+}
+
+// Serve runs the server until ctx ends, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, o ServeOptions) error {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if err := a.Bootstrap(ctx, o.Out); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	handler, err := a.Handler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	sessionsDone := make(chan struct{})
+	go func() { a.Sessions.Run(bg); close(sessionsDone) }()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.ready.Store(true)
+	a.Logger.Info("gatehouse ready", "listen", ln.Addr().String(), "external_url", a.Config.ExternalURL)
+	fmt.Fprintf(o.Out, "Gatehouse is listening on %s — open %s\n", ln.Addr(), a.Config.ExternalURL)
+	if o.Listening != nil {
+		o.Listening(ln.Addr())
+	}
+
+	select {
+	case err := <-errc:
+		stopBG()
+		<-sessionsDone
+		return err
+	case <-ctx.Done():
+	}
+	a.Logger.Info("shutting down: readiness off, draining requests")
+	a.ready.Store(false)
+	time.Sleep(o.DrainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopBG()
+	<-sessionsDone
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.Logger.Info("stopped")
+	return nil
+}
