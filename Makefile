@@ -7,7 +7,6 @@ GO            ?= go
 BIN           := bin/gatehouse
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION       ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS       := -s -w -X github.com/gatehouse-sso/gatehouse/internal/cli.Version=$(VERSION)
 
 .PHONY: run build test deps lint unit e2e bench clean
 
@@ -17,11 +16,12 @@ run: build
 
 ## build: the static binary, built the way deploy/Dockerfile builds it
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/gatehouse
+	VERSION=$(VERSION) ./deploy/build-static.sh $(BIN)
 
 ## test: the whole suite, installing and starting what it needs
 test: deps lint build
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	cd deploy/charttest && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 
 deps:
 	./scripts/test-deps.sh
@@ -31,6 +31,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd deploy/charttest && $(GO) run $(STATICCHECK) ./...
 
 bench: build
 	./bench/run.sh
