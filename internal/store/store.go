@@ -91,6 +91,14 @@ type Store interface {
 	Groups
 	Sessions
 	Throttle
+	APITokens
+	GateSessions
+	OIDC
+	Audit
+	RecoveryTokens
+	Revocations
+	Leases
+	Outbox
 	// InTx runs fn against a view of the store inside one transaction:
 	// everything fn does commits together or not at all.
 	InTx(ctx context.Context, fn func(tx Store) error) error
