@@ -21,6 +21,16 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Caddy for the forward_auth end-to-end test: built from the Go module proxy
+# into .cache/bin (a few minutes on 2 cores, once).
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+if ! command -v caddy >/dev/null 2>&1 && [ ! -x "$repo/.cache/bin/caddy" ]; then
+  echo "test-deps: building caddy into .cache/bin"
+  (cd "$repo" && GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}" GOBIN="$repo/.cache/bin" \
+    go install github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9) \
+    || echo "test-deps: could not build caddy (tests that need it will skip unless CI=true)"
+fi
+
 # PostgreSQL: start the machine's cluster when it is installed but stopped.
 if command -v pg_lsclusters >/dev/null 2>&1; then
   if ! pg_lsclusters -h 2>/dev/null | grep -q online; then
