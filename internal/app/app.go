@@ -14,20 +14,29 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse-sso/gatehouse/internal/audit"
 	"github.com/gatehouse-sso/gatehouse/internal/authn"
 	"github.com/gatehouse-sso/gatehouse/internal/authn/password"
+	"github.com/gatehouse-sso/gatehouse/internal/authn/recovery"
+	"github.com/gatehouse-sso/gatehouse/internal/cache"
 	"github.com/gatehouse-sso/gatehouse/internal/config"
 	"github.com/gatehouse-sso/gatehouse/internal/directory"
 	"github.com/gatehouse-sso/gatehouse/internal/httpx"
+	"github.com/gatehouse-sso/gatehouse/internal/metrics"
+	"github.com/gatehouse-sso/gatehouse/internal/oidcop"
 	"github.com/gatehouse-sso/gatehouse/internal/redirect"
+	"github.com/gatehouse-sso/gatehouse/internal/revocation"
 	"github.com/gatehouse-sso/gatehouse/internal/secret"
 	"github.com/gatehouse-sso/gatehouse/internal/session"
 	"github.com/gatehouse-sso/gatehouse/internal/store"
 	"github.com/gatehouse-sso/gatehouse/internal/store/sqlstore"
 	"github.com/gatehouse-sso/gatehouse/internal/web"
+	"github.com/gatehouse-sso/gatehouse/internal/worker"
 )
 
 // App holds the services built from one configuration.
@@ -41,6 +50,19 @@ type App struct {
 	Directory *directory.Service
 	Regulator *authn.Regulator
 	Auth      *authn.Authenticator
+	Audit     *audit.Recorder
+	Recovery  *recovery.Service
+
+	oidc *oidcop.Provider // built by Handler; see OIDC()
+
+	// Several replicas (production.go): metrics, the optional Redis client,
+	// the cross-replica revocation feed and, in the worker role, the jobs.
+	Metrics      *metrics.Metrics
+	Cache        *cache.Client
+	Revocations  *revocation.Feed
+	worker       *worker.Worker
+	invMu        sync.Mutex
+	onInvalidate []func(ids []string)
 
 	ready atomic.Bool
 }
@@ -64,6 +86,12 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a := &App{Config: cfg, Logger: logger, Store: st, Key: key}
+	if err := a.openShared(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	a.Audit = audit.New(a.auditSink(), audit.Options{Logger: logger})
+	a.Recovery = recovery.New(st, nil)
 	a.Hasher = password.NewHasher(password.Options{})
 	a.Sessions = session.NewManager(st, session.Options{
 		Secret:      key.Derive("session-token"),
@@ -71,8 +99,8 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 		Lifetime:    time.Duration(cfg.Session.Lifetime),
 		Logger:      logger,
 	})
-	a.Directory = directory.New(directory.Options{Store: st, Hasher: a.Hasher, Revoker: a.Sessions, Logger: logger})
-	a.Regulator = authn.NewRegulator(st, authn.RegulatorOptions{
+	a.Directory = directory.New(directory.Options{Store: st, Hasher: a.Hasher, Revoker: a.Sessions, Audit: a.Audit, Logger: logger})
+	a.Regulator = authn.NewRegulator(a.throttleStore(), authn.RegulatorOptions{
 		MaxFailures:   cfg.Login.MaxFailures,
 		IPMaxFailures: cfg.Login.IPMaxFailures,
 		Window:        time.Duration(cfg.Login.FailureWindow),
@@ -80,11 +108,17 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, e
 		Logger:        logger,
 	})
 	a.Auth = authn.NewAuthenticator(st, a.Hasher, a.Regulator, authn.Options{Logger: logger})
+	a.wireReplicas()
 	return a, nil
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close releases the store and the Redis client.
+func (a *App) Close() error {
+	if a.Cache != nil {
+		_ = a.Cache.Close()
+	}
+	return a.Store.Close()
+}
 
 // Bootstrap creates the first administrator when the directory is empty and
 // writes its one-time password to out (never to the log).
@@ -125,7 +159,7 @@ func (a *App) Handler() (http.Handler, error) {
 	cfg := a.Config
 	ext := cfg.ExternalURLParsed()
 	secure := cfg.Secure()
-	csrf := httpx.NewCSRF("gatehouse_csrf", secure)
+	csrf := httpx.NewCSRF(csrfCookieName(secure), secure)
 	ips := httpx.NewIPResolver(cfg.TrustedProxyPrefixes())
 	redirects := redirect.New(ext, cfg.CookieDomain, nil)
 
@@ -140,6 +174,9 @@ func (a *App) Handler() (http.Handler, error) {
 		Secure:     secure,
 		Lifetime:   time.Duration(cfg.Session.Lifetime),
 		Logger:     a.Logger,
+		Audit:      a.Audit,
+		Recovery:   a.Recovery,
+		Unlock:     a.Regulator.Unlock,
 	})
 	if err != nil {
 		return nil, err
@@ -154,12 +191,19 @@ func (a *App) Handler() (http.Handler, error) {
 	for _, p := range []string{"GET /healthz/ready", "GET /-/health/ready/"} {
 		root.HandleFunc(p, a.readyz)
 	}
-	root.Handle("/", httpx.SecurityHeaders(csrf.Middleware(browser)))
+	if err := a.registerOIDC(root, browser, pages); err != nil {
+		return nil, err
+	}
+	root.Handle("/", httpx.SecurityHeaders(csrf.Middleware(metrics.Route(browser))))
 
-	var h http.Handler = root
+	var h http.Handler = metrics.Route(root)
 	h = httpx.AccessLog(a.Logger)(h)
 	h = httpx.Recover(a.Logger)(h)
 	h = httpx.RequestID(h)
+	h = a.oidc.FastPath(h)
+	if h, err = a.withForwardAuth(root, h, ips, redirects); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -181,6 +225,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	// Degraded is still ready: a Redis outage must not take replicas out
+	// of the load balancer.
+	if d := a.degradation(); len(d) > 0 {
+		_, _ = io.WriteString(w, "ok (degraded: "+strings.Join(d, "; ")+")\n")
+		return
+	}
 	_, _ = io.WriteString(w, "ok\n")
 }
 
@@ -195,6 +245,8 @@ type ServeOptions struct {
 	ShutdownTimeout time.Duration
 	// Listening, if set, is called with the bound address once serving.
 	Listening func(addr net.Addr)
+	// Role is what this process runs (default RoleAll).
+	Role Role
 }
 
 // Serve runs the server until ctx ends, then shuts down gracefully.
@@ -205,12 +257,22 @@ func (a *App) Serve(ctx context.Context, o ServeOptions) error {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 30 * time.Second
 	}
-	if err := a.Bootstrap(ctx, o.Out); err != nil {
-		return fmt.Errorf("bootstrap: %w", err)
+	if o.Role == "" {
+		o.Role = RoleAll
 	}
-	handler, err := a.Handler()
-	if err != nil {
-		return err
+	handler := a.healthOnly()
+	if o.Role.serves() {
+		if err := a.Bootstrap(ctx, o.Out); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		if err := a.ReconcileDirectory(ctx); err != nil {
+			return fmt.Errorf("declared groups and users: %w", err)
+		}
+		h, err := a.Handler()
+		if err != nil {
+			return err
+		}
+		handler = a.instrument(h)
 	}
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {
@@ -228,13 +290,19 @@ func (a *App) Serve(ctx context.Context, o ServeOptions) error {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	sessionsDone := make(chan struct{})
-	go func() { a.Sessions.Run(bg); close(sessionsDone) }()
+	waitBG := a.startBackground(bg, o.Role)
+	waitMetrics, err := a.serveMetrics(bg)
+	if err != nil {
+		_ = ln.Close()
+		stopBG()
+		waitBG()
+		return err
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.ready.Store(true)
-	a.Logger.Info("gatehouse ready", "listen", ln.Addr().String(), "external_url", a.Config.ExternalURL)
+	a.Logger.Info("gatehouse ready", "role", string(o.Role), "listen", ln.Addr().String(), "external_url", a.Config.ExternalURL)
 	fmt.Fprintf(o.Out, "Gatehouse is listening on %s — open %s\n", ln.Addr(), a.Config.ExternalURL)
 	if o.Listening != nil {
 		o.Listening(ln.Addr())
@@ -243,7 +311,8 @@ func (a *App) Serve(ctx context.Context, o ServeOptions) error {
 	select {
 	case err := <-errc:
 		stopBG()
-		<-sessionsDone
+		waitBG()
+		waitMetrics()
 		return err
 	case <-ctx.Done():
 	}
@@ -254,10 +323,20 @@ func (a *App) Serve(ctx context.Context, o ServeOptions) error {
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	stopBG()
-	<-sessionsDone
+	waitBG()
+	waitMetrics()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	a.Logger.Info("stopped")
 	return nil
+}
+
+// csrfCookieName uses the __Host- prefix on https so that an app on a
+// sibling subdomain cannot plant its own token for Gatehouse's forms.
+func csrfCookieName(secure bool) string {
+	if secure {
+		return "__Host-gatehouse_csrf"
+	}
+	return "gatehouse_csrf"
 }

@@ -152,3 +152,37 @@ func (r *Regulator) Unlock(ctx context.Context, username string) error {
 	r.log.InfoContext(ctx, "sign-in unlocked", "key", userKey(username))
 	return nil
 }
+
+// CheckIP is Check for a credential that names no user (a bearer token):
+// only the client IP's lock applies. Counting such failures against a
+// shared username key would let anyone lock every token client out.
+func (r *Regulator) CheckIP(ctx context.Context, ip string) error {
+	key := ipKey(ip)
+	if key == "" {
+		return nil
+	}
+	st, err := r.t.GetThrottle(ctx, key)
+	if err != nil {
+		return fmt.Errorf("authn: read throttle: %w", err)
+	}
+	if r.o.Now().Before(st.LockedUntil) {
+		return ErrLockedOut
+	}
+	return nil
+}
+
+// FailIP counts one failed user-less credential against the client IP.
+func (r *Regulator) FailIP(ctx context.Context, ip string) error {
+	key := ipKey(ip)
+	if key == "" {
+		return nil
+	}
+	st, err := r.t.RecordFailure(ctx, key, r.o.Now(), r.o.Window, r.o.IPMaxFailures, r.o.Lockout)
+	if err != nil {
+		return fmt.Errorf("authn: record failure: %w", err)
+	}
+	if st.Failures == r.o.IPMaxFailures {
+		r.log.WarnContext(ctx, "client locked after repeated credential failures", "key", key, "locked_until", st.LockedUntil)
+	}
+	return nil
+}

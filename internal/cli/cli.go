@@ -12,11 +12,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/gatehouse-sso/gatehouse/internal/app"
+	"github.com/gatehouse-sso/gatehouse/internal/audit"
 	"github.com/gatehouse-sso/gatehouse/internal/config"
 )
 
@@ -27,7 +29,6 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	configPath     string
-	logLevel       string
 }
 
 // Main runs the command line and returns the process exit code.
@@ -35,7 +36,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := e.rootCommand()
 	root.SetArgs(args)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Changes made from the command line are audited as the operator's.
+	ctx := audit.WithActor(context.Background(), "cli", "")
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "error:", err)
@@ -55,7 +58,12 @@ func (e *env) rootCommand() *cobra.Command {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.PersistentFlags().StringVarP(&e.configPath, "config", "c", os.Getenv("GATEHOUSE_CONFIG"), "configuration file (env GATEHOUSE_CONFIG)")
-	root.AddCommand(e.serveCommand(), e.configCommand(), e.userCommand(), e.groupCommand(), e.healthcheckCommand())
+	root.AddCommand(e.serveCommand(), e.configCommand(), e.userCommand(), e.groupCommand(), e.healthcheckCommand(),
+		e.recoveryKeyCommand(), e.eventsCommand())
+	root.AddCommand(e.tokenCommand())
+	root.AddCommand(e.appCommand())
+	root.AddCommand(e.migrateCommand())
+	root.AddCommand(e.backupCommand(), e.restoreCommand())
 	return root
 }
 
@@ -83,10 +91,16 @@ func (e *env) logger(cfg *config.Config) *slog.Logger {
 			format = "text"
 		}
 	}
+	var l *slog.Logger
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(e.stderr, opts))
+		l = slog.New(slog.NewTextHandler(e.stderr, opts))
+	} else {
+		l = slog.New(slog.NewJSONHandler(e.stderr, opts))
 	}
-	return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	// Libraries that log through slog's default logger (the OIDC protocol
+	// library) share our format and level.
+	slog.SetDefault(l)
+	return l
 }
 
 // openApp loads the configuration and opens the store and services. The
@@ -103,24 +117,42 @@ func (e *env) openApp(ctx context.Context) (*app.App, error) {
 }
 
 func (e *env) serveCommand() *cobra.Command {
-	return &cobra.Command{
+	var roleFlag string
+	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server",
-		Args:  cobra.NoArgs,
+		Long: "Runs Gatehouse. --role=all (the default) runs everything in one process; in a cluster,\n" +
+			"run N replicas with --role=server behind a Service and one or two with --role=worker\n" +
+			"(leader-elected background jobs; health endpoints only).",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			role, err := app.ParseRole(roleFlag)
+			if err != nil {
+				return fmt.Errorf("--role: %w", err)
+			}
 			cfg, err := e.loadConfig()
 			if err != nil {
 				return err
 			}
-			log := e.logger(cfg)
+			log := e.logger(cfg).With("role", string(role))
 			a, err := app.Open(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			return a.Serve(cmd.Context(), app.ServeOptions{Out: e.stdout})
+			return a.Serve(cmd.Context(), app.ServeOptions{
+				Out:        e.stdout,
+				Role:       role,
+				DrainDelay: app.DrainDelay(cfg.IsSet("shutdown_delay"), time.Duration(cfg.ShutdownDelay), role),
+			})
 		},
 	}
+	role := os.Getenv("GATEHOUSE_ROLE")
+	if role == "" {
+		role = string(app.RoleAll)
+	}
+	c.Flags().StringVar(&roleFlag, "role", role, "all, server or worker (env GATEHOUSE_ROLE)")
+	return c
 }
 
 func (e *env) configCommand() *cobra.Command {

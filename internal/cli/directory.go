@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-sso/gatehouse/internal/app"
 	"github.com/gatehouse-sso/gatehouse/internal/directory"
+	"github.com/gatehouse-sso/gatehouse/internal/model"
 )
 
 func (e *env) userCommand() *cobra.Command {
@@ -133,7 +134,11 @@ func (e *env) userCommand() *cobra.Command {
 			return a.Directory.DeleteUser(cmd.Context(), u)
 		}),
 		simple("unlock", "Clear a sign-in lockout caused by failed attempts", "unlocked %s", func(a *app.App, cmd *cobra.Command, u string) error {
-			return a.Regulator.Unlock(cmd.Context(), u)
+			if err := a.Regulator.Unlock(cmd.Context(), u); err != nil {
+				return err
+			}
+			a.Audit.Record(cmd.Context(), model.AuditEvent{Action: "user.unlocked", Subject: u})
+			return nil
 		}),
 	)
 	return c

@@ -58,6 +58,15 @@ type Config struct {
 	Login     Login     `yaml:"login"`
 	Log       Log       `yaml:"log"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
+	// ForwardAuth configures the forward-auth gate (see forwardauth.go).
+	ForwardAuth ForwardAuth `yaml:"forward_auth"`
+	// OIDC configures the OpenID provider (see oidc.go).
+	OIDC OIDC `yaml:"oidc"`
+	// Worker, Mail and ShutdownDelay: background jobs, outgoing mail and
+	// graceful shutdown (see worker.go).
+	Worker        Worker   `yaml:"worker"`
+	Mail          Mail     `yaml:"mail"`
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 
 	// Apps, Groups and Users are declarative resources reconciled at start.
 	Apps   []App   `yaml:"apps"`
@@ -122,6 +131,11 @@ type App struct {
 	// AllowGroups may use the app; groups may also be created at runtime,
 	// so they need not be declared in Groups.
 	AllowGroups []string `yaml:"allow_groups"`
+	// ForwardAuth puts the app behind the forward-auth gate (see
+	// forwardauth.go).
+	ForwardAuth *AppForwardAuth `yaml:"forward_auth"`
+	// OIDC makes the app an OpenID Connect client (see oidc.go).
+	OIDC *AppOIDC `yaml:"oidc"`
 }
 
 // Group is a declaratively managed group.
@@ -185,6 +199,8 @@ func Default() *Config {
 			AdminUsername: "admin",
 			AdminGroup:    "admins",
 		},
+		OIDC:   DefaultOIDC(),
+		Worker: DefaultWorker(),
 	}
 }
 

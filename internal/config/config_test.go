@@ -183,6 +183,8 @@ func TestParseFullFile(t *testing.T) {
 			AdminGroup:    "wheel",
 			Password:      "correct horse battery staple",
 		},
+		OIDC:   DefaultOIDC(),
+		Worker: DefaultWorker(),
 		Apps: []App{
 			{Slug: "sonarr", Name: "Sonarr", AllowGroups: []string{"media", "wheel"}},
 			{Slug: "radarr", Name: "Radarr", AllowGroups: []string{"media", "wheel"}},
@@ -353,12 +355,12 @@ session:
 apps:
 	- slug: grafana
 	- slug: argocd
-		forward_auth:
+		proxy_auth:
 			hosts: [argocd.lan.example]
 `,
 			want: []string{
 				`gatehouse.yaml:3: session.idle_timout: unknown key; did you mean "idle_timeout"?`,
-				`gatehouse.yaml:7: apps[1].forward_auth: unknown key`,
+				`gatehouse.yaml:7: apps[1].proxy_auth: unknown key`,
 			},
 		},
 		{

@@ -84,6 +84,9 @@ func (c *Config) validate() []Problem {
 	v.log()
 	v.bootstrap()
 	v.apps()
+	c.validateForwardAuth(v)
+	c.validateOIDC(v)
+	c.validateWorker(v)
 	groups := v.groups()
 	v.users(groups)
 	return v.problems

@@ -43,6 +43,11 @@ type SessionRevoker interface {
 	RevokeUser(ctx context.Context, userID string) error
 }
 
+// Recorder keeps the audit record of directory changes.
+type Recorder interface {
+	Record(ctx context.Context, e model.AuditEvent)
+}
+
 // Options wires a Service.
 type Options struct {
 	Store  store.Store
@@ -50,9 +55,15 @@ type Options struct {
 	// Revoker is told when a user's sessions must end. Nil means sessions
 	// are only removed from the store (the CLI, where no cache exists).
 	Revoker SessionRevoker
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Audit records every change; nil records nothing.
+	Audit  Recorder
+	Now    func() time.Time
+	Logger *slog.Logger
 }
+
+type nopRecorder struct{}
+
+func (nopRecorder) Record(context.Context, model.AuditEvent) {}
 
 // Service is the directory.
 type Service struct {
@@ -66,6 +77,9 @@ func New(o Options) *Service {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Audit == nil {
+		o.Audit = nopRecorder{}
 	}
 	return &Service{o: o}
 }
@@ -164,6 +178,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (model.User, error
 		return model.User{}, err
 	}
 	s.o.Logger.Info("user created", "user", u.Username, "id", u.ID)
+	s.record(ctx, "user.created", u.Username, map[string]string{"groups": strings.Join(in.Groups, ",")})
 	return u, nil
 }
 
@@ -216,6 +231,7 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) er
 		return err
 	}
 	s.o.Logger.Info("password changed", "user", u.Username)
+	s.record(ctx, "user.password_changed", u.Username, nil)
 	return s.revoke(ctx, u.ID)
 }
 
@@ -227,6 +243,11 @@ func (s *Service) SetDisabled(ctx context.Context, username string, disabled boo
 	}
 	s.o.Logger.Info("user disabled state changed", "user", u.Username, "disabled", disabled)
 	if disabled {
+		s.record(ctx, "user.disabled", u.Username, nil)
+	} else {
+		s.record(ctx, "user.enabled", u.Username, nil)
+	}
+	if disabled {
 		return s.revoke(ctx, u.ID)
 	}
 	return nil
@@ -237,10 +258,14 @@ func (s *Service) UpdateProfile(ctx context.Context, username, email, displayNam
 	if err := validateUser(username, email); err != nil {
 		return model.User{}, err
 	}
-	return s.update(ctx, username, func(u *model.User) error {
+	u, err := s.update(ctx, username, func(u *model.User) error {
 		u.Email, u.DisplayName = email, displayName
 		return nil
 	})
+	if err == nil {
+		s.record(ctx, "user.updated", u.Username, nil)
+	}
+	return u, err
 }
 
 // DeleteUser removes a user, their memberships and sessions.
@@ -253,6 +278,7 @@ func (s *Service) DeleteUser(ctx context.Context, username string) error {
 		return err
 	}
 	s.o.Logger.Info("user deleted", "user", u.Username)
+	s.record(ctx, "user.deleted", u.Username, nil)
 	return s.revoke(ctx, u.ID)
 }
 
@@ -283,6 +309,7 @@ func (s *Service) CreateGroup(ctx context.Context, name, description string) (mo
 		return model.Group{}, fmt.Errorf("group %q: %w", name, err)
 	}
 	s.o.Logger.Info("group created", "group", name)
+	s.record(ctx, "group.created", name, nil)
 	return g, nil
 }
 
@@ -317,7 +344,11 @@ func (s *Service) DeleteGroup(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return s.o.Store.DeleteGroup(ctx, g.ID)
+	if err := s.o.Store.DeleteGroup(ctx, g.ID); err != nil {
+		return err
+	}
+	s.record(ctx, "group.deleted", name, nil)
+	return nil
 }
 
 // AddMember puts a user into a group (idempotent).
@@ -330,7 +361,11 @@ func (s *Service) AddMember(ctx context.Context, group, username string) error {
 	if err != nil {
 		return err
 	}
-	return s.o.Store.AddMember(ctx, g.ID, u.ID)
+	if err := s.o.Store.AddMember(ctx, g.ID, u.ID); err != nil {
+		return err
+	}
+	s.record(ctx, "group.member_added", u.Username, map[string]string{"group": g.Name})
+	return nil
 }
 
 // RemoveMember takes a user out of a group.
@@ -346,6 +381,7 @@ func (s *Service) RemoveMember(ctx context.Context, group, username string) erro
 	if err := s.o.Store.RemoveMember(ctx, g.ID, u.ID); err != nil {
 		return fmt.Errorf("%s is not a member of %s: %w", username, group, err)
 	}
+	s.record(ctx, "group.member_removed", u.Username, map[string]string{"group": g.Name})
 	return nil
 }
 
@@ -370,4 +406,8 @@ func (s *Service) Bootstrap(ctx context.Context, username, group, password strin
 		return false, nil // another replica bootstrapped first
 	}
 	return err == nil, err
+}
+
+func (s *Service) record(ctx context.Context, action, subject string, detail map[string]string) {
+	s.o.Audit.Record(ctx, model.AuditEvent{Action: action, Subject: subject, Detail: detail})
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/gatehouse-sso/gatehouse/internal/model"
 	"github.com/gatehouse-sso/gatehouse/internal/store"
 )
@@ -62,6 +64,12 @@ type Manager struct {
 	pending map[string]time.Time // id → last seen, waiting for the next flush
 
 	onRevoke []func(ids []string)
+	// forgets counts cache invalidations. A store read that overlapped one
+	// is not cached: it may predate a revocation another replica just
+	// announced, and caching it would serve the session for a whole TTL.
+	forgets uint64
+
+	fetches singleflight.Group
 }
 
 type cached struct {
@@ -129,29 +137,26 @@ func (m *Manager) Lookup(ctx context.Context, token string) (model.Session, erro
 	if !m.validToken(token) {
 		return model.Session{}, ErrNoSession
 	}
-	id := IDOf(token)
+	return m.LookupID(ctx, IDOf(token))
+}
+
+// LookupID is Lookup by session id, for holders of a credential bound to
+// a session (the forward-auth gate cookie) rather than of its token. It is
+// served from the same cache and never writes to the store synchronously.
+func (m *Manager) LookupID(ctx context.Context, id string) (model.Session, error) {
 	now := m.o.Now()
 
 	m.mu.RLock()
 	c, ok := m.cache[id]
 	m.mu.RUnlock()
 	if !ok || now.Sub(c.fetchedAt) >= m.o.CacheTTL {
-		s, err := m.store.GetSession(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			m.forget([]string{id})
-			return model.Session{}, ErrNoSession
-		}
+		// One store read per session however many requests arrive at once
+		// when its cache entry expires.
+		v, err, _ := m.fetches.Do(id, func() (any, error) { return m.fetch(ctx, id, now) })
 		if err != nil {
 			return model.Session{}, err
 		}
-		// A pending last-seen newer than the stored one still counts.
-		m.mu.Lock()
-		if p, ok := m.pending[id]; ok && p.After(s.LastSeenAt) {
-			s.LastSeenAt = p
-		}
-		c = cached{s: s, fetchedAt: now}
-		m.cache[id] = c
-		m.mu.Unlock()
+		c = v.(cached)
 	}
 	if !c.s.ActiveAt(now) {
 		return model.Session{}, ErrNoSession
@@ -166,6 +171,32 @@ func (m *Manager) Lookup(ctx context.Context, token string) (model.Session, erro
 		m.mu.Unlock()
 	}
 	return c.s, nil
+}
+
+// fetch reads a session from the store and caches it.
+func (m *Manager) fetch(ctx context.Context, id string, now time.Time) (cached, error) {
+	m.mu.RLock()
+	forgets := m.forgets
+	m.mu.RUnlock()
+	s, err := m.store.GetSession(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		m.forget([]string{id})
+		return cached{}, ErrNoSession
+	}
+	if err != nil {
+		return cached{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A pending last-seen newer than the stored one still counts.
+	if p, ok := m.pending[id]; ok && p.After(s.LastSeenAt) {
+		s.LastSeenAt = p
+	}
+	c := cached{s: s, fetchedAt: now}
+	if m.forgets == forgets {
+		m.cache[id] = c
+	}
+	return c, nil
 }
 
 // Revoke ends the session behind token.
@@ -226,6 +257,7 @@ func (m *Manager) revoked(ids []string) {
 
 func (m *Manager) forget(ids []string) {
 	m.mu.Lock()
+	m.forgets++
 	for _, id := range ids {
 		delete(m.cache, id)
 		delete(m.pending, id)
@@ -307,7 +339,7 @@ func (m *Manager) validToken(token string) bool {
 	if len(token) != tokenLen {
 		return false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) != randomLen+macLen {
 		return false
 	}

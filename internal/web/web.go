@@ -44,6 +44,15 @@ type Directory interface {
 	GroupNames(ctx context.Context, userID string) ([]string, error)
 }
 
+// Recorder keeps the audit record.
+type Recorder interface {
+	Record(ctx context.Context, e model.AuditEvent)
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Record(context.Context, model.AuditEvent) {}
+
 // Options wires the pages.
 type Options struct {
 	Auth      PasswordAuthenticator
@@ -57,6 +66,12 @@ type Options struct {
 	Secure     bool
 	Lifetime   time.Duration
 	Logger     *slog.Logger
+	// Audit records sign-ins, failures, lockouts and sign-outs.
+	Audit Recorder
+	// Recovery redeems one-time emergency links; nil disables /recover.
+	Recovery RecoveryRedeemer
+	// Unlock clears a user's sign-in lockout after a recovery sign-in.
+	Unlock func(ctx context.Context, username string) error
 	// OnSignOut runs after the session is revoked (for example to end the
 	// gate cookie's access); may be nil.
 	OnSignOut func(w http.ResponseWriter, r *http.Request)
@@ -73,8 +88,11 @@ func New(o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Audit == nil {
+		o.Audit = nopRecorder{}
+	}
 	h := &Handler{o: o, pages: map[string]*template.Template{}}
-	for _, name := range []string{"login", "home", "logout", "message"} {
+	for _, name := range []string{"login", "home", "logout", "message", "recover"} {
 		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -93,6 +111,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /logout", h.handle(h.logoutPage))
 	mux.Handle("POST /logout", h.handle(h.logoutSubmit))
 	mux.Handle("GET /{$}", h.handle(h.home))
+	if h.o.Recovery != nil {
+		mux.Handle("GET /recover", h.handle(h.recoverPage))
+		mux.Handle("POST /recover", h.handle(h.recoverSubmit))
+	}
 }
 
 func (h *Handler) handle(fn httpx.HandlerFunc) http.Handler {
@@ -187,22 +209,33 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.o.Auth.PasswordLogin(r.Context(), username, password, ip)
 	switch {
 	case errors.Is(err, authn.ErrInvalidCredentials):
+		h.o.Audit.Record(r.Context(), model.AuditEvent{Action: "login.failure", Actor: username, ClientIP: ip, Outcome: "failure"})
 		again.Error = genericLoginError
 		h.render(w, http.StatusUnauthorized, "login", again)
 		return nil
 	case errors.Is(err, authn.ErrLockedOut):
+		h.o.Audit.Record(r.Context(), model.AuditEvent{Action: "login.locked_out", Actor: username, ClientIP: ip, Outcome: "failure"})
 		again.Error = "Too many failed sign-in attempts. Wait a few minutes and try again."
 		h.render(w, http.StatusTooManyRequests, "login", again)
 		return nil
 	case err != nil:
 		return err
 	}
-	token, _, err := h.o.Sessions.Create(r.Context(), u.ID, model.LevelPassword, ip, r.UserAgent())
+	if err := h.startSession(w, r, u, model.LevelPassword, ip, "login.success"); err != nil {
+		return err
+	}
+	http.Redirect(w, r, h.returnTo(rd), http.StatusFound)
+	return nil
+}
+
+// startSession creates the IdP session, sets its cookie and records it.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u model.User, level model.AuthLevel, ip, action string) error {
+	token, _, err := h.o.Sessions.Create(r.Context(), u.ID, level, ip, r.UserAgent())
 	if err != nil {
 		return err
 	}
+	h.o.Audit.Record(r.Context(), model.AuditEvent{Action: action, Actor: u.Username, ActorID: u.ID, ClientIP: ip})
 	http.SetCookie(w, h.sessionCookie(token, int(h.o.Lifetime.Seconds())))
-	http.Redirect(w, r, h.returnTo(rd), http.StatusFound)
 	return nil
 }
 
@@ -233,6 +266,9 @@ func (h *Handler) logoutSubmit(w http.ResponseWriter, r *http.Request) error {
 		return &httpx.PublicError{Status: http.StatusForbidden, Message: "The form expired. Go back, reload the page and try again."}
 	}
 	if c, err := r.Cookie(h.o.CookieName); err == nil {
+		if s, err := h.o.Sessions.Lookup(r.Context(), c.Value); err == nil {
+			h.o.Audit.Record(r.Context(), model.AuditEvent{Action: "logout", ActorID: s.UserID, Actor: h.username(r.Context(), s.UserID), ClientIP: h.o.IPs.ClientIP(r).String()})
+		}
 		if err := h.o.Sessions.Revoke(r.Context(), c.Value); err != nil {
 			return err
 		}
@@ -275,4 +311,13 @@ func cacheStatic(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// username names a user for the audit record; the id stands in when the
+// user cannot be read.
+func (h *Handler) username(ctx context.Context, id string) string {
+	if u, err := h.o.Directory.GetUser(ctx, id); err == nil {
+		return u.Username
+	}
+	return id
 }

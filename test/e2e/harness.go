@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -72,9 +73,13 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 			t.Fatal(err)
 		}
 	}
+	// A fixed free port (not :0) so that the external URL is known up front
+	// and a restart comes back at the same address.
+	addr := FreeAddr(t)
 	s.Env = append([]string{
 		"GATEHOUSE_DATA_DIR=" + dir,
-		"GATEHOUSE_LISTEN=127.0.0.1:0",
+		"GATEHOUSE_LISTEN=" + addr,
+		"GATEHOUSE_EXTERNAL_URL=http://" + addr,
 		"GATEHOUSE_METRICS_LISTEN=",
 		"GATEHOUSE_LOG_FORMAT=json",
 	}, o.Env...)
@@ -316,4 +321,16 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// FreeAddr returns a 127.0.0.1 address with a port free at the time of the
+// call.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
