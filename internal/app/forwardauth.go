@@ -119,6 +119,7 @@ func (a *App) withForwardAuth(root *http.ServeMux, next http.Handler, ips *httpx
 		Tokens:            a.APITokens(),
 		Verifiers:         a.bearerVerifiers(),
 		Throttle:          machineThrottle{a.Regulator},
+		Audit:             a.Audit,
 		IPs:               ips,
 		Redirects:         redirects.WithHosts(cfg.ForwardAuthHosts()),
 		ExternalURL:       cfg.ExternalURLParsed(),

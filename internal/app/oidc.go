@@ -27,6 +27,7 @@ func (a *App) RotateOIDCSecret(ctx context.Context, clientID string) (string, er
 	if err := a.Store.SetOIDCClientSecret(ctx, clientID, a.OIDCSecretHasher().Hash(secret), false); err != nil {
 		return "", err
 	}
+	a.Audit.Record(ctx, model.AuditEvent{Action: "app.secret_rotated", Subject: clientID})
 	return secret, nil
 }
 
@@ -145,6 +146,8 @@ func (a *App) registerOIDC(root, browser *http.ServeMux, pages *web.Handler) err
 		CurrentSession:       pages.CurrentSession,
 		RevokeSession:        a.Sessions.RevokeID,
 		Pages:                pages,
+		Audit:                a.Audit,
+		TokenIssued:          a.Metrics.TokenIssued,
 		Logger:               a.Logger,
 	})
 	if err != nil {

@@ -53,6 +53,8 @@ Apps accept them only with allow_bearer / allow_basic in their forward_auth.`,
 			if err != nil {
 				return err
 			}
+			a.Audit.Record(cmd.Context(), model.AuditEvent{Action: "token.issued", Subject: u.Username,
+				Detail: map[string]string{"kind": string(k), "name": t.Name, "id": t.ID}})
 			fmt.Fprintf(e.stderr, "created %s %s (id %s) for %s; it is shown once:\n", k, t.Name, t.ID, u.Username)
 			fmt.Fprintln(e.stdout, secret)
 			return nil
@@ -121,6 +123,12 @@ Apps accept them only with allow_bearer / allow_basic in their forward_auth.`,
 			if err != nil {
 				return err
 			}
+			owner := t.UserID
+			if u, err := a.Directory.GetUser(cmd.Context(), t.UserID); err == nil {
+				owner = u.Username
+			}
+			a.Audit.Record(cmd.Context(), model.AuditEvent{Action: "token.revoked", Subject: owner,
+				Detail: map[string]string{"kind": string(t.Kind), "name": t.Name, "id": t.ID}})
 			fmt.Fprintf(e.stdout, "revoked %s (%s)\n", t.ID, t.Name)
 			return nil
 		},

@@ -70,6 +70,11 @@ type Throttle interface {
 	Fail(ctx context.Context, username, ip string) error
 }
 
+// Recorder keeps the audit record.
+type Recorder interface {
+	Record(ctx context.Context, e model.AuditEvent)
+}
+
 // AppOptions are the per-app settings the policy does not cover, in the
 // order of policy.Spec.Apps.
 type AppOptions struct {
@@ -94,7 +99,9 @@ type Options struct {
 	Tokens    Tokens
 	Verifiers []TokenVerifier
 	Throttle  Throttle
-	IPs       *httpx.IPResolver
+	// Audit records sign-outs; may be nil.
+	Audit Recorder
+	IPs   *httpx.IPResolver
 	// Redirects decides which rd values /start accepts: the cookie domain
 	// and the declared app hosts.
 	Redirects *redirect.Policy

@@ -158,6 +158,14 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.ids.forget(userID)
+		if h.o.Audit != nil {
+			name := userID
+			if u, err := h.o.Directory.GetUser(ctx, userID); err == nil {
+				name = u.Username
+			}
+			h.o.Audit.Record(ctx, model.AuditEvent{Action: "logout", Actor: name, ActorID: userID,
+				ClientIP: h.o.IPs.ClientIP(r).String(), Detail: map[string]string{"via": "forward_auth sign_out", "scope": "everywhere"}})
+		}
 	}
 	if h.o.CookieDomain != "" {
 		http.SetCookie(w, h.gateCookie("", h.o.CookieDomain, time.Time{}))

@@ -89,6 +89,12 @@ type Options struct {
 	RevokeSession func(ctx context.Context, sessionID string) error
 	Pages         Pages
 
+	// Audit records token issuance, revocation and RP-initiated logout;
+	// nil records nothing.
+	Audit Recorder
+	// TokenIssued counts token endpoint successes by grant; may be nil.
+	TokenIssued func(grant string)
+
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -330,4 +336,27 @@ func (p *Provider) Maintain(ctx context.Context) error {
 		p.o.Logger.Debug("removed expired OIDC records", "count", n)
 	}
 	return err
+}
+
+// Recorder keeps the audit record.
+type Recorder interface {
+	Record(ctx context.Context, e model.AuditEvent)
+}
+
+func (p *Provider) record(ctx context.Context, e model.AuditEvent) {
+	if p.o.Audit != nil {
+		p.o.Audit.Record(ctx, e)
+	}
+}
+
+// subjectName names a token's subject for the audit record: the username
+// for people, the client id for service accounts.
+func (p *Provider) subjectName(ctx context.Context, subject string) string {
+	if isServiceAccount(subject) {
+		return subject
+	}
+	if u, err := p.o.Store.GetUser(ctx, subject); err == nil {
+		return u.Username
+	}
+	return subject
 }

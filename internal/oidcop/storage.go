@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -292,6 +293,8 @@ type grant struct {
 	audience  []string
 	amr       []string
 	authTime  time.Time
+	// how names the grant for the audit record.
+	how string
 }
 
 // resolve turns any token request the library hands us into a grant,
@@ -307,7 +310,7 @@ func (s *storage) resolve(ctx context.Context, req op.TokenRequest, currentRefre
 		if g.family, err = s.redeem(ctx, r); err != nil {
 			return grant{}, err
 		}
-		g.sessionID, g.amr, g.authTime = r.m.SessionID, r.GetAMR(), r.m.AuthTime
+		g.sessionID, g.amr, g.authTime, g.how = r.m.SessionID, r.GetAMR(), r.m.AuthTime, "authorization_code"
 	case *refreshRequest:
 		used, err := s.st().UseRefreshToken(ctx, sha256Hex(currentRefresh), s.now())
 		if errors.Is(err, store.ErrConflict) {
@@ -318,11 +321,11 @@ func (s *storage) resolve(ctx context.Context, req op.TokenRequest, currentRefre
 		if err != nil {
 			return grant{}, oidc.ErrInvalidGrant().WithParent(err)
 		}
-		g.family, g.sessionID, g.amr, g.authTime = used.FamilyID, used.SessionID, used.AMR, used.AuthTime
+		g.family, g.sessionID, g.amr, g.authTime, g.how = used.FamilyID, used.SessionID, used.AMR, used.AuthTime, "refresh_token"
 	case *clientCredentialsRequest:
-		g.family = randomString(16)
+		g.family, g.how = randomString(16), "client_credentials"
 	case *op.DeviceAuthorizationState:
-		g.family, g.amr, g.authTime = randomString(16), amr(r.Subject), r.AuthTime
+		g.family, g.amr, g.authTime, g.how = randomString(16), amr(r.Subject), r.AuthTime, "device_code"
 	default:
 		return grant{}, fmt.Errorf("unsupported token request %T", req)
 	}
@@ -358,7 +361,23 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return s.newAccessToken(ctx, g)
+	id, exp, err := s.newAccessToken(ctx, g)
+	if err == nil {
+		s.issued(ctx, g, false)
+	}
+	return id, exp, err
+}
+
+// issued records a token endpoint success in the audit log and metrics.
+func (s *storage) issued(ctx context.Context, g grant, refresh bool) {
+	detail := map[string]string{"grant": g.how, "client": g.client.m.ClientID}
+	if refresh {
+		detail["refresh_token"] = "issued"
+	}
+	s.p.record(ctx, model.AuditEvent{Action: "token.issued", Actor: "client:" + g.client.m.ClientID, Subject: s.p.subjectName(ctx, g.subject), Detail: detail})
+	if s.p.o.TokenIssued != nil {
+		s.p.o.TokenIssued(g.how)
+	}
 }
 
 // CreateAccessAndRefreshTokens implements op.AuthStorage: a new refresh
@@ -382,6 +401,7 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	if err := s.st().CreateOIDCToken(ctx, rt); err != nil {
 		return "", "", time.Time{}, err
 	}
+	s.issued(ctx, g, true)
 	return accessID, value, exp, nil
 }
 
@@ -427,6 +447,8 @@ func (s *storage) revokeFamily(ctx context.Context, t model.OIDCToken, why strin
 	}
 	n, err := s.st().RevokeOIDCFamily(ctx, t.FamilyID, s.now())
 	s.log.Warn("revoked token family", "reason", why, "client", t.ClientID, "subject", t.Subject, "revoked", n, "err", err)
+	s.p.record(ctx, model.AuditEvent{Action: "token.revoked", Actor: "system", Subject: s.p.subjectName(ctx, t.Subject),
+		Outcome: "success", Detail: map[string]string{"client": t.ClientID, "reason": why, "tokens": strconv.Itoa(n)}})
 }
 
 // userAllowed loads the user and their groups and checks the client's
@@ -505,6 +527,8 @@ func (s *storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 			if _, err := s.st().RevokeOIDCTokens(ctx, req.UserID, req.ClientID, sess.ID, s.now()); err != nil {
 				return "", err
 			}
+			s.p.record(ctx, model.AuditEvent{Action: "logout", Actor: s.p.subjectName(ctx, req.UserID), ActorID: req.UserID,
+				Detail: map[string]string{"via": "end_session", "client": req.ClientID}})
 		}
 	}
 	return req.RedirectURI, nil
@@ -536,6 +560,8 @@ func (s *storage) RevokeToken(ctx context.Context, tokenOrID, userID, clientID s
 	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
+	s.p.record(ctx, model.AuditEvent{Action: "token.revoked", Actor: "client:" + clientID, Subject: s.p.subjectName(ctx, t.Subject),
+		Detail: map[string]string{"client": clientID, "kind": string(t.Kind), "reason": "revocation endpoint"}})
 	return nil
 }
 

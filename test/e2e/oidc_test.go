@@ -722,6 +722,16 @@ func TestOIDC(t *testing.T) {
 		e.srv.MustCLI("", "app", "rotate-secret", "ci")
 		waitFor(t, func() bool { return cc(secret) == http.StatusUnauthorized })
 	})
+
+	t.Run("token issuance, revocation and RP logout are audited", func(t *testing.T) {
+		out := e.srv.MustCLI("", "events", "--limit", "1000")
+		for _, want := range []string{"token.issued", "grant=authorization_code", "grant=refresh_token", "grant=client_credentials",
+			"token.revoked", "reason=refresh token reuse", "via=end_session", "app.secret_rotated"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %q in the audit log", want)
+			}
+		}
+	})
 }
 
 func formValue(t *testing.T, html, name string) string {

@@ -95,6 +95,12 @@ func TestAuditEvents(t *testing.T) {
 	b.SignIn(srv.URL, "dave", "another password", "")
 	_, page := b.Get(srv.URL + "/logout")
 	b.PostForm(srv.URL+"/logout", url.Values{"csrf_token": {CSRFToken(t, page)}})
+	tokOut := srv.MustCLI("", "token", "create", "--user", "dave", "--name", "prometheus")
+	tokID := regexp.MustCompile(`\(id ([0-9a-f]+)\)`).FindStringSubmatch(tokOut)
+	if tokID == nil {
+		t.Fatalf("token create said:\n%s", tokOut)
+	}
+	srv.MustCLI("", "token", "revoke", tokID[1])
 	srv.MustCLI("", "user", "disable", "dave")
 	srv.MustCLI("", "user", "enable", "dave")
 	out := srv.MustCLI("", "recovery-key", "--user", "dave")
@@ -124,6 +130,8 @@ func TestAuditEvents(t *testing.T) {
 		{Action: "user.unlocked", Actor: "cli", Subject: "dave", Outcome: "success"},
 		{Action: "login.success", Actor: "dave", ClientIP: "127.0.0.1", Outcome: "success"},
 		{Action: "logout", Actor: "dave", ClientIP: "127.0.0.1", Outcome: "success"},
+		{Action: "token.issued", Actor: "cli", Subject: "dave", Outcome: "success"},
+		{Action: "token.revoked", Actor: "cli", Subject: "dave", Outcome: "success"},
 		{Action: "user.disabled", Actor: "cli", Subject: "dave", Outcome: "success"},
 		{Action: "user.enabled", Actor: "cli", Subject: "dave", Outcome: "success"},
 		{Action: "recovery.created", Actor: "cli", Subject: "dave", Outcome: "success"},
