@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-sso/gatehouse/internal/audit"
+	"github.com/gatehouse-sso/gatehouse/internal/backup"
 	"github.com/gatehouse-sso/gatehouse/internal/cache"
 	"github.com/gatehouse-sso/gatehouse/internal/forwardauth"
 	"github.com/gatehouse-sso/gatehouse/internal/metrics"
@@ -222,6 +224,9 @@ func (a *App) newWorker() *worker.Worker {
 		ob.Mail = &worker.SMTPMailer{Host: m.SMTPHost, Port: m.SMTPPort, Username: m.SMTPUsername, Password: m.SMTPPassword, From: m.From}
 	}
 	jobs = append(jobs, ob.Job(time.Duration(cfg.Worker.OutboxInterval)))
+	if j, ok := a.backupJob(); ok {
+		jobs = append(jobs, j)
+	}
 	return worker.New(worker.Options{
 		Leases:   a.Store,
 		Jobs:     jobs,
@@ -287,4 +292,24 @@ func (a *App) serveMetrics(ctx context.Context) (wait func(), err error) {
 	}()
 	a.Logger.Info("metrics listening", "listen", ln.Addr().String())
 	return func() { <-done }, nil
+}
+
+// backupJob takes scheduled backups into worker.backup.dir with retention.
+func (a *App) backupJob() (worker.Job, bool) {
+	b := a.Config.Worker.Backup
+	src, ok := a.Store.(backup.Source)
+	if b.Dir == "" || !ok {
+		return worker.Job{}, false
+	}
+	return worker.Job{Name: "scheduled-backup", Every: time.Duration(b.Interval), Run: func(ctx context.Context) (string, error) {
+		ctx = audit.WithActor(ctx, "worker", "")
+		res, err := backup.RunScheduled(ctx, src, b.Dir, backup.Retention{Count: b.Keep, MaxAge: time.Duration(b.MaxAge)}, time.Now(),
+			backup.WriteOptions{Passphrase: b.Passphrase, Generator: "gatehouse worker"})
+		if err != nil {
+			a.Audit.Record(ctx, model.AuditEvent{Action: "backup.created", Outcome: audit.Failure, Detail: map[string]string{"dir": b.Dir, "error": err.Error()}})
+			return "", err
+		}
+		a.Audit.Record(ctx, model.AuditEvent{Action: "backup.created", Detail: map[string]string{"file": res.Path, "pruned": strconv.Itoa(len(res.Pruned))}})
+		return fmt.Sprintf("wrote %s, pruned %d", res.Path, len(res.Pruned)), nil
+	}}, true
 }

@@ -26,6 +26,23 @@ type Worker struct {
 	// LeaseTTL is the leader lease: when the leading worker dies another
 	// takes over after at most this long (default 15s).
 	LeaseTTL Duration `yaml:"lease_ttl"`
+	// Backup takes scheduled backups when Dir is set.
+	Backup WorkerBackup `yaml:"backup"`
+}
+
+// WorkerBackup configures scheduled backups taken by the leading worker.
+type WorkerBackup struct {
+	// Dir receives gatehouse-<time>.backup files; empty disables the job.
+	Dir string `yaml:"dir"`
+	// Interval between backups (default 24h).
+	Interval Duration `yaml:"interval"`
+	// Keep is how many backups are kept, newest first (default 7; 0 keeps
+	// every one MaxAge allows).
+	Keep int `yaml:"keep"`
+	// MaxAge removes backups older than this (default 0: by count only).
+	MaxAge Duration `yaml:"max_age"`
+	// Passphrase encrypts the backups (at least 12 characters).
+	Passphrase string `yaml:"passphrase" secret:"true"`
 }
 
 // Mail configures outgoing mail (SMTP, STARTTLS when the server offers
@@ -47,6 +64,7 @@ func DefaultWorker() Worker {
 		OutboxInterval:    Duration(5 * time.Second),
 		OutboxMaxAttempts: 12,
 		LeaseTTL:          Duration(15 * time.Second),
+		Backup:            WorkerBackup{Interval: Duration(24 * time.Hour), Keep: 7},
 	}
 }
 
@@ -66,6 +84,21 @@ func (c *Config) validateWorker(v *validator) {
 	}
 	if w.AuditRetention < 0 {
 		v.addf("worker.audit_retention", "must not be negative (0 keeps events for ever)")
+	}
+	if b := w.Backup; b.Dir != "" {
+		v.positive("worker.backup.interval", b.Interval)
+		if b.Keep < 0 {
+			v.addf("worker.backup.keep", "must not be negative")
+		}
+		if b.MaxAge < 0 {
+			v.addf("worker.backup.max_age", "must not be negative")
+		}
+		if b.Keep == 0 && b.MaxAge == 0 {
+			v.addf("worker.backup.keep", "set keep or max_age, or backups pile up for ever")
+		}
+		if b.Passphrase != "" && len(b.Passphrase) < 12 {
+			v.addf("worker.backup.passphrase", "must be at least 12 characters")
+		}
 	}
 	if w.OutboxMaxAttempts < 1 {
 		v.addf("worker.outbox_max_attempts", "must be at least 1")

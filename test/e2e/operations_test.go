@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -158,5 +159,35 @@ func TestAuditEvents(t *testing.T) {
 	// Events are mirrored to the structured log.
 	if !strings.Contains(srv.Output(), `"action":"login.success"`) {
 		t.Error("audit events are not in the server log")
+	}
+}
+
+// TestScheduledBackups: the worker writes backups into a directory on a
+// schedule, prunes by count, and each file restores (dry run).
+func TestScheduledBackups(t *testing.T) {
+	dir := t.TempDir()
+	srv := StartServer(t, ServerOptions{Env: []string{
+		"GATEHOUSE_WORKER_BACKUP_DIR=" + dir,
+		"GATEHOUSE_WORKER_BACKUP_INTERVAL=1s",
+		"GATEHOUSE_WORKER_BACKUP_KEEP=2",
+	}})
+	var files []string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		files, _ = filepath.Glob(filepath.Join(dir, "gatehouse-*.backup"))
+		if len(files) >= 2 && strings.Count(srv.MustCLI("", "events", "--type", "backup.created"), "backup.created") >= 3 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(files) != 2 {
+		t.Fatalf("want exactly 2 kept backups, have %v", files)
+	}
+	if out := srv.MustCLI("", "events", "--type", "backup.created"); strings.Count(out, "backup.created") < 3 {
+		t.Fatalf("fewer than 3 scheduled backups audited:\n%s", out)
+	}
+	out := srv.MustCLI("", "restore", "--dry-run", files[len(files)-1])
+	if !strings.Contains(out, "users") {
+		t.Fatalf("dry-run restore of a scheduled backup:\n%s", out)
 	}
 }
