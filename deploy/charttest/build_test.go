@@ -3,13 +3,15 @@ package charttest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,7 +134,7 @@ worker: {enabled: true}
 		args := r.deployment(t, name).Spec.Template.Spec.Containers[0].Args
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			if strings.Contains(strings.Join(args, " "), "--role") && !strings.Contains(serveHelp, "--role") {
-				t.Skipf("the binary has no `serve --role` yet; worker.enabled=true renders %q (the default chart renders plain `serve`)", args)
+				t.Errorf("`serve --help` does not document --role; worker.enabled=true renders %q", args)
 			}
 			run(t, bin, nil, append(args, "--help")...)
 		})
@@ -146,13 +148,17 @@ func TestBinaryAcceptsChartEnvironment(t *testing.T) {
 	for _, tc := range []struct{ name, values string }{
 		{"sqlite", "externalURL: https://auth.homelab.local\ncookieDomain: homelab.local\ntrustedProxies: [10.42.0.0/16]\n"},
 		{"postgres", "externalURL: https://auth.homelab.local\ndatabase: {url: 'postgres://gatehouse:pw@127.0.0.1:5432/gatehouse'}\nredis: {url: 'redis://127.0.0.1:6379/0'}\nbootstrapPassword: a-long-bootstrap-password\nconfig: {log: {level: warn, format: json}}\n"},
+		{"postgres, worker, backups", "externalURL: https://auth.homelab.local\ndatabase: {url: 'postgres://gatehouse:pw@127.0.0.1:5432/gatehouse'}\nworker: {enabled: true}\nbackup: {enabled: true, interval: 1d, maxAge: 30d, passphraseSecret: {name: gh-backup}}\n"},
+		{"sqlite, backups", "externalURL: https://auth.homelab.local\nbackup: {enabled: true, keep: 3}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustRender(t, tc.values, renderOptions{})
-			envv := containerEnv(t, r, r.deployment(t, "gatehouse"), t.TempDir(), nil)
-			out := run(t, bin, envv, "config", "validate")
-			if !strings.Contains(out, "valid") {
-				t.Errorf("config validate printed %q", out)
+			for _, o := range r.all("Deployment") {
+				envv := containerEnv(t, r, o.Typed.(*appsv1.Deployment), t.TempDir(), nil)
+				out := run(t, bin, envv, "config", "validate")
+				if !strings.Contains(out, "valid") {
+					t.Errorf("%s: config validate printed %q", o.Name, out)
+				}
 			}
 		})
 	}
@@ -160,49 +166,159 @@ func TestBinaryAcceptsChartEnvironment(t *testing.T) {
 
 // TestServeWithChartEnvironment starts the SQLite pod's command with the pod's environment,
 // waits for `gatehouse healthcheck` (the image's HEALTHCHECK) to pass, probes the paths the
-// chart's probes use, and stops it with SIGTERM as the kubelet does.
+// chart's probes use and /metrics on the metrics port, and stops it with SIGTERM as the
+// kubelet does.
 func TestServeWithChartEnvironment(t *testing.T) {
 	bin := gatehouseBinary(t)
 	r := mustRender(t, "externalURL: http://auth.localtest\n", renderOptions{})
 	d := r.deployment(t, "gatehouse")
-	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	envv := containerEnv(t, r, d, t.TempDir(), map[string]string{
-		"GATEHOUSE_LISTEN":         httpAddr,
-		"GATEHOUSE_METRICS_LISTEN": metricsAddr,
+	p := startPod(t, bin, r, d, nil, nil)
+	p.wantProbes(t)
+	p.wantMetrics(t)
+
+	// Role "all" has no drain delay: the process exits as soon as it is idle.
+	took := p.stop(t)
+	if took > 5*time.Second {
+		t.Errorf("role all took %v to stop; it has no drain delay", took)
+	}
+}
+
+// TestServeRolesWithChartEnvironment runs the production shape, `serve --role=server` and
+// `serve --role=worker`, with the environment the chart gives those pods. The database is a
+// SQLite file standing in for PostgreSQL (the roles do not depend on the dialect).
+func TestServeRolesWithChartEnvironment(t *testing.T) {
+	bin := gatehouseBinary(t)
+	r := mustRender(t, `
+externalURL: http://auth.localtest
+database: {url: 'postgres://gatehouse:pw@127.0.0.1:5432/gatehouse'}
+worker: {enabled: true}
+`, renderOptions{})
+
+	t.Run("worker serves health and metrics only", func(t *testing.T) {
+		d := r.deployment(t, "gatehouse-worker")
+		wantArgs(t, d, "serve", "--role=worker")
+		p := startPod(t, bin, r, d, map[string]string{"GATEHOUSE_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "gh.db")}, nil)
+		p.wantProbes(t)
+		p.wantMetrics(t)
+		status, body := p.get(t, "/healthz/worker")
+		if status != http.StatusOK || !strings.Contains(body, "leader true") {
+			t.Errorf("GET /healthz/worker: %d %q, want 200 with the lease holder leading", status, body)
+		}
+		// Only the health endpoints: no pages, no OIDC, no forward auth on a worker.
+		for _, path := range []string{"/login", "/.well-known/openid-configuration", "/api/authz/nginx"} {
+			if status, _ := p.get(t, path); status != http.StatusNotFound {
+				t.Errorf("worker GET %s: %d, want 404", path, status)
+			}
+		}
+		if took := p.stop(t); took > 5*time.Second {
+			t.Errorf("worker took %v to stop; it has no drain delay", took)
+		}
 	})
 
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, d.Spec.Template.Spec.Containers[0].Args...)
-	cmd.Env = envv
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	t.Run("server drains for its shutdown delay, then stops within the grace period", func(t *testing.T) {
+		d := r.deployment(t, "gatehouse")
+		wantArgs(t, d, "serve", "--role=server")
+		delay := drainDelay(t, "server", d.Spec.Template.Spec.Containers[0])
+		if delay != 5*time.Second {
+			t.Fatalf("drain delay %v, want the 5 s default", delay)
+		}
+		p := startPod(t, bin, r, d, map[string]string{"GATEHOUSE_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "gh.db")}, nil)
+		p.wantProbes(t)
+		p.wantMetrics(t)
+		if status, _ := p.get(t, "/login"); status != http.StatusOK {
+			t.Errorf("server GET /login: %d, want 200", status)
+		}
+
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		// During the drain: still answering, but not ready, so the endpoint is removed.
+		var notReady time.Duration
+		for time.Since(start) < delay-time.Second {
+			status, _ := p.get(t, "/healthz/ready")
+			if status == http.StatusServiceUnavailable && notReady == 0 {
+				notReady = time.Since(start)
+			}
+			if live, _ := p.get(t, "/healthz/live"); live != http.StatusOK {
+				t.Errorf("%v after SIGTERM: /healthz/live answered %d while draining", time.Since(start).Round(time.Millisecond), live)
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if notReady == 0 || notReady > time.Second {
+			t.Errorf("readiness did not turn 503 within 1 s of SIGTERM (after %v)", notReady)
+		}
+		took := p.wait(t, start)
+		if took < delay-500*time.Millisecond {
+			t.Errorf("stopped %v after SIGTERM, before the %v drain delay", took, delay)
+		}
+	})
+}
+
+// pod is a running `gatehouse` process started with a pod's arguments and environment.
+type pod struct {
+	cmd         *exec.Cmd
+	env         []string
+	httpAddr    string
+	metricsAddr string
+	grace       time.Duration
+	probes      []*corev1.Probe
+	logs        *lockedBuffer
+	exited      chan error
+	done        bool
+	client      *http.Client
+}
+
+// startPod starts d's container command with the pod's environment (see podEnvironment) on
+// free local ports, and waits until `gatehouse healthcheck` passes.
+func startPod(t *testing.T, bin string, r *rendered, d *appsv1.Deployment, overrides map[string]string,
+	ext map[string]map[string]string) *pod {
+	t.Helper()
+	c := d.Spec.Template.Spec.Containers[0]
+	p := &pod{
+		httpAddr:    freeAddr(t),
+		metricsAddr: freeAddr(t),
+		grace:       time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second,
+		probes:      []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe},
+		logs:        &lockedBuffer{},
+		exited:      make(chan error, 1),
+		client:      &http.Client{Timeout: 5 * time.Second},
+	}
+	o := map[string]string{"GATEHOUSE_LISTEN": p.httpAddr, "GATEHOUSE_METRICS_LISTEN": p.metricsAddr}
+	for k, v := range overrides {
+		o[k] = v
+	}
+	p.env = podEnvironment(t, r, d, t.TempDir(), o, ext)
+	p.cmd = exec.Command(bin, c.Args...)
+	p.cmd.Env = p.env
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !p.done {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("server output:\n%s", logs.String())
+			t.Logf("%s output:\n%s", strings.Join(c.Args, " "), p.logs.String())
 		}
-	}()
+	})
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		hc := exec.Command(bin, "healthcheck")
-		hc.Env = envv
+		hc.Env = p.env
 		out, err := hc.CombinedOutput()
 		if err == nil {
-			break
+			return p
 		}
 		select {
-		case err := <-exited:
-			stopped = true
-			t.Fatalf("server exited before it was ready: %v", err)
+		case err := <-p.exited:
+			p.done = true
+			t.Fatalf("%s exited before it was ready: %v", strings.Join(c.Args, " "), err)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -210,52 +326,94 @@ func TestServeWithChartEnvironment(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
 
-	client := &http.Client{Timeout: 5 * time.Second}
-	c := d.Spec.Template.Spec.Containers[0]
-	for _, probe := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
-		path := probe.HTTPGet.Path
-		resp, err := client.Get("http://" + httpAddr + path)
-		if err != nil {
-			t.Errorf("GET %s: %v", path, err)
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("GET %s: %s, want 200", path, resp.Status)
+// get fetches path from the main listener; the status is 0 when nothing answered.
+func (p *pod) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := p.client.Get("http://" + p.httpAddr + path)
+	if err != nil {
+		t.Logf("GET %s: %v", path, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(b)
+}
+
+// wantProbes checks that every path the chart's probes use answers 200.
+func (p *pod) wantProbes(t *testing.T) {
+	t.Helper()
+	for _, probe := range p.probes {
+		if status, body := p.get(t, probe.HTTPGet.Path); status != http.StatusOK {
+			t.Errorf("GET %s: %d %q, want 200", probe.HTTPGet.Path, status, body)
 		}
 	}
-	t.Run("metrics", func(t *testing.T) {
-		resp, err := client.Get("http://" + metricsAddr + "/metrics")
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			t.Skipf("nothing listens on GATEHOUSE_METRICS_LISTEN yet; the chart's metrics Service and ServiceMonitor expect /metrics there")
-		}
-		if err != nil {
-			t.Fatalf("GET /metrics: %v", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("GET /metrics: %s", resp.Status)
-		}
-	})
+}
 
-	// The kubelet's SIGTERM: the process must exit by itself, cleanly, well within
-	// terminationGracePeriodSeconds.
-	grace := time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
-	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+// wantMetrics checks /metrics on GATEHOUSE_METRICS_LISTEN (the chart's metrics port) and
+// that the main listener does not serve it.
+func (p *pod) wantMetrics(t *testing.T) {
+	t.Helper()
+	resp, err := p.client.Get("http://" + p.metricsAddr + "/metrics")
+	if err != nil {
+		t.Errorf("GET /metrics on the metrics port: %v", err)
+		return
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte("gatehouse_")) {
+		t.Errorf("GET /metrics: %s, %d bytes, want 200 with gatehouse_* metrics", resp.Status, len(b))
+	}
+	if status, _ := p.get(t, "/metrics"); status == http.StatusOK {
+		t.Errorf("/metrics is served on the public port too")
+	}
+}
+
+// stop sends SIGTERM, as the kubelet does, and returns how long the process took to exit.
+func (p *pod) stop(t *testing.T) time.Duration {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	return p.wait(t, time.Now())
+}
+
+// wait waits for the exit that a SIGTERM sent at start causes: cleanly, and well within
+// terminationGracePeriodSeconds, or the kubelet would SIGKILL the process.
+func (p *pod) wait(t *testing.T, start time.Time) time.Duration {
+	t.Helper()
 	select {
-	case err := <-exited:
-		stopped = true
+	case err := <-p.exited:
+		p.done = true
+		took := time.Since(start)
 		if err != nil {
 			t.Errorf("exit after SIGTERM: %v", err)
 		}
-		t.Logf("stopped %v after SIGTERM (grace period %v)", time.Since(start).Round(time.Millisecond), grace)
-	case <-time.After(grace):
-		t.Errorf("still running %v after SIGTERM: the kubelet would SIGKILL it", grace)
+		t.Logf("stopped %v after SIGTERM (grace period %v)", took.Round(time.Millisecond), p.grace)
+		return took
+	case <-time.After(p.grace):
+		t.Errorf("still running %v after SIGTERM: the kubelet would SIGKILL it", p.grace)
+		return p.grace
 	}
+}
+
+// lockedBuffer collects a process's output from two pipes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // containerEnv turns the pod's env into a process environment: values as rendered, Secret
@@ -263,15 +421,53 @@ func TestServeWithChartEnvironment(t *testing.T) {
 // mounted files written under dir with their paths rewritten, and overrides last.
 func containerEnv(t *testing.T, r *rendered, d *appsv1.Deployment, dir string, overrides map[string]string) []string {
 	t.Helper()
+	return podEnvironment(t, r, d, dir, overrides, nil)
+}
+
+// podEnvironment is containerEnv with the content of external Secrets (name → key → value)
+// that the pod reads but the chart does not render. Paths under a mount are rewritten in
+// the environment and inside mounted ConfigMap files alike, so a config file that names
+// a file of another mount (client_secret_file) finds it.
+func podEnvironment(t *testing.T, r *rendered, d *appsv1.Deployment, dir string, overrides map[string]string,
+	ext map[string]map[string]string) []string {
+	t.Helper()
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
 	mountDirs := map[string]string{} // pod path → host path
 	for _, m := range c.VolumeMounts {
-		host := filepath.Join(dir, strings.ReplaceAll(strings.Trim(m.MountPath, "/"), "/", "_"))
+		mountDirs[m.MountPath] = filepath.Join(dir, strings.ReplaceAll(strings.Trim(m.MountPath, "/"), "/", "_"))
+	}
+	// Longest mount first, so that /a/b wins over /a.
+	mounts := slices.SortedFunc(maps.Keys(mountDirs), func(a, b string) int { return len(b) - len(a) })
+	rewrite := func(v string) string {
+		for _, mp := range mounts {
+			host := mountDirs[mp]
+			if v == mp {
+				return host
+			}
+			if strings.HasPrefix(v, mp+"/") {
+				return host + v[len(mp):]
+			}
+		}
+		return v
+	}
+	var pairs []string
+	for _, mp := range mounts {
+		pairs = append(pairs, mp+"/", mountDirs[mp]+"/")
+	}
+	rewriteAll := strings.NewReplacer(pairs...).Replace // one pass: a rewritten path is not rewritten again
+	secretData := func(name, key string) (string, bool) {
+		if v, ok := secretValue(r.secret(name), key); ok {
+			return v, true
+		}
+		v, ok := ext[name][key]
+		return v, ok
+	}
+	for _, m := range c.VolumeMounts {
+		host := mountDirs[m.MountPath]
 		if err := os.MkdirAll(host, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		mountDirs[m.MountPath] = host
 		for _, v := range pod.Volumes {
 			if v.Name != m.Name {
 				continue
@@ -280,12 +476,25 @@ func containerEnv(t *testing.T, r *rendered, d *appsv1.Deployment, dir string, o
 			case v.ConfigMap != nil:
 				cm := r.find("ConfigMap", v.ConfigMap.Name).Typed.(*corev1.ConfigMap)
 				for k, val := range cm.Data {
-					writeFile(t, filepath.Join(host, k), val)
+					writeFile(t, filepath.Join(host, k), rewriteAll(val))
 				}
 			case v.Secret != nil:
-				s := r.secret(v.Secret.SecretName)
+				name := v.Secret.SecretName
+				if len(v.Secret.Items) == 0 { // every key of the Secret, as files named after the keys
+					keys := secretKeys(r.secret(name))
+					if keys == nil {
+						keys = slices.Sorted(maps.Keys(ext[name]))
+					}
+					if len(keys) == 0 {
+						t.Fatalf("volume %s: no content for Secret %s", v.Name, name)
+					}
+					for _, k := range keys {
+						val, _ := secretData(name, k)
+						writeFile(t, filepath.Join(host, k), val)
+					}
+				}
 				for _, it := range v.Secret.Items {
-					val, ok := secretValue(s, it.Key)
+					val, ok := secretData(name, it.Key)
 					if !ok {
 						val = "external-secret-key-for-tests-0123456789abcdef"
 					}
@@ -293,17 +502,6 @@ func containerEnv(t *testing.T, r *rendered, d *appsv1.Deployment, dir string, o
 				}
 			}
 		}
-	}
-	rewrite := func(v string) string {
-		for pod, host := range mountDirs {
-			if v == pod {
-				return host
-			}
-			if strings.HasPrefix(v, pod+"/") {
-				return host + v[len(pod):]
-			}
-		}
-		return v
 	}
 	envv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + mountDirs["/tmp"]}
 	for _, e := range c.Env {
@@ -313,7 +511,7 @@ func containerEnv(t *testing.T, r *rendered, d *appsv1.Deployment, dir string, o
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
 			var ok bool
-			if val, ok = secretValue(r.secret(ref.Name), ref.Key); !ok {
+			if val, ok = secretData(ref.Name, ref.Key); !ok {
 				if ref.Optional != nil && *ref.Optional {
 					continue
 				}

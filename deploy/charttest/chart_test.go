@@ -85,6 +85,10 @@ func TestChartRenders(t *testing.T) {
 				if c.Lifecycle != nil {
 					t.Errorf("lifecycle %+v rendered by default; preStopSleepSeconds is 0", c.Lifecycle)
 				}
+				wantGrace(t, d, 35)
+				if e := env(d, "GATEHOUSE_SHUTDOWN_DELAY"); e != nil {
+					t.Errorf("GATEHOUSE_SHUTDOWN_DELAY = %+v with SQLite: one pod has no replica to drain to", e)
+				}
 				if d.Spec.Template.Spec.Affinity != nil {
 					t.Errorf("anti-affinity for a single replica: %+v", d.Spec.Template.Spec.Affinity)
 				}
@@ -109,7 +113,9 @@ func TestChartRenders(t *testing.T) {
 					"kubectl -n auth logs deploy/gatehouse | grep -i password",
 					"Embedded SQLite under /data on PVC \"gatehouse-data\"",
 					"kubectl -n auth get secret gatehouse",
-					"trustedProxies is empty")
+					"trustedProxies is empty",
+					`auth-signin: "https://auth.homelab.local/gate/start"`)
+				wantNoNotes(t, r, "nginx.ingress.kubernetes.io/auth-snippet", "/start?rd=")
 			},
 		},
 		{
@@ -182,6 +188,7 @@ redis:
 server:
   replicas: 3
   preStopSleepSeconds: 5
+  terminationGracePeriodSeconds: 40
 worker:
   enabled: true
   replicas: 2
@@ -239,6 +246,12 @@ config:
 				if worker.Spec.Template.Spec.Containers[0].Lifecycle != nil {
 					t.Errorf("worker has a preStop hook; it serves no traffic")
 				}
+				wantEnvValue(t, server, "GATEHOUSE_SHUTDOWN_DELAY", "5s")
+				if e := env(worker, "GATEHOUSE_SHUTDOWN_DELAY"); e != nil {
+					t.Errorf("worker: GATEHOUSE_SHUTDOWN_DELAY = %+v; it serves no traffic", e)
+				}
+				wantGrace(t, server, 40)
+				wantGrace(t, worker, 35)
 				aff := server.Spec.Template.Spec.Affinity
 				if aff == nil || aff.PodAntiAffinity == nil || len(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
 					t.Errorf("server replicas are not spread over nodes: %+v", aff)
@@ -339,6 +352,10 @@ ingress:
 				if d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType {
 					t.Errorf("strategy %s, want RollingUpdate with PostgreSQL", d.Spec.Strategy.Type)
 				}
+				// Role "all" behind a Service with rolling updates: the binary would not drain
+				// by itself (its default is 5 s for --role=server only), so the chart says so.
+				wantEnvValue(t, d, "GATEHOUSE_SHUTDOWN_DELAY", "5s")
+				wantGrace(t, d, 35)
 				var keyVol *corev1.SecretVolumeSource
 				for _, v := range d.Spec.Template.Spec.Volumes {
 					if v.Name == "secret-key" {
@@ -424,6 +441,96 @@ server:
 				}
 			},
 		},
+		{
+			name: "scheduled backups on the workers: RWX volume, encrypted, servers untouched",
+			values: `
+externalURL: ` + externalURL + `
+database: {url: 'postgres://gatehouse@pg/gatehouse'}
+worker:
+  enabled: true
+  replicas: 2
+backup:
+  enabled: true
+  interval: 12h
+  keep: 14
+  maxAge: 720h
+  passphraseSecret: {name: gatehouse-backup, key: pass}
+  persistence:
+    accessModes: [ReadWriteMany]
+    storageClass: nfs
+`,
+			ext: external{secrets: map[string]bool{"gatehouse-backup": true}},
+			kinds: []string{
+				"ConfigMap/gatehouse", "Deployment/gatehouse", "Deployment/gatehouse-worker", "PersistentVolumeClaim/gatehouse-backups",
+				"PodDisruptionBudget/gatehouse", "Secret/gatehouse", "Service/gatehouse", "Service/gatehouse-metrics", "ServiceAccount/gatehouse",
+			},
+			check: func(t *testing.T, r *rendered) {
+				server := r.deployment(t, "gatehouse")
+				worker := r.deployment(t, "gatehouse-worker")
+				wantEnvValue(t, worker, "GATEHOUSE_WORKER_BACKUP_DIR", "/backups")
+				wantEnvValue(t, worker, "GATEHOUSE_WORKER_BACKUP_INTERVAL", "12h")
+				wantEnvValue(t, worker, "GATEHOUSE_WORKER_BACKUP_KEEP", "14")
+				wantEnvValue(t, worker, "GATEHOUSE_WORKER_BACKUP_MAX_AGE", "720h")
+				wantEnvValue(t, worker, "GATEHOUSE_WORKER_BACKUP_PASSPHRASE_FILE", "/etc/gatehouse/backup/passphrase")
+				if v := volume(t, worker, "backups"); v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != "gatehouse-backups" {
+					t.Errorf("worker backups volume %+v, want the claim gatehouse-backups", v.VolumeSource)
+				}
+				if v := volume(t, worker, "backup-passphrase"); v.Secret == nil || v.Secret.SecretName != "gatehouse-backup" ||
+					len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != "pass" || v.Secret.Items[0].Path != "passphrase" {
+					t.Errorf("worker passphrase volume %+v", v.VolumeSource)
+				}
+				if !mounted(worker, "backups", "/backups") || !mounted(worker, "backup-passphrase", "/etc/gatehouse/backup") {
+					t.Errorf("worker mounts %+v", worker.Spec.Template.Spec.Containers[0].VolumeMounts)
+				}
+				// Servers do not run jobs: no volume (a RWO claim could not follow them) and no settings.
+				for _, e := range server.Spec.Template.Spec.Containers[0].Env {
+					if strings.HasPrefix(e.Name, "GATEHOUSE_WORKER_BACKUP_") {
+						t.Errorf("server has %s", e.Name)
+					}
+				}
+				for _, v := range server.Spec.Template.Spec.Volumes {
+					if v.Name == "backups" || v.Name == "backup-passphrase" {
+						t.Errorf("server mounts %s", v.Name)
+					}
+				}
+				pvc := r.find("PersistentVolumeClaim", "gatehouse-backups").Typed.(*corev1.PersistentVolumeClaim)
+				if pvc.Annotations["helm.sh/resource-policy"] != "keep" || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "nfs" ||
+					!slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}) {
+					t.Errorf("backups PVC %+v %+v", pvc.Annotations, pvc.Spec)
+				}
+				wantNotes(t, r, `Every 12h (and whenever a process starts leading) into /backups on PVC "gatehouse-backups", by the worker pod`,
+					`encrypted with the passphrase in Secret "gatehouse-backup"`)
+			},
+		},
+		{
+			name: "scheduled backups with SQLite: the single pod runs them",
+			values: `
+externalURL: ` + externalURL + `
+backup:
+  enabled: true
+  persistence: {existingClaim: nas-backups}
+`,
+			ext: external{claims: map[string]bool{"nas-backups": true}},
+			kinds: []string{
+				"ConfigMap/gatehouse", "Deployment/gatehouse", "PersistentVolumeClaim/gatehouse-data",
+				"Secret/gatehouse", "Service/gatehouse", "Service/gatehouse-metrics", "ServiceAccount/gatehouse",
+			},
+			check: func(t *testing.T, r *rendered) {
+				d := r.deployment(t, "gatehouse")
+				wantEnvValue(t, d, "GATEHOUSE_WORKER_BACKUP_DIR", "/backups")
+				wantEnvValue(t, d, "GATEHOUSE_WORKER_BACKUP_INTERVAL", "24h")
+				wantEnvValue(t, d, "GATEHOUSE_WORKER_BACKUP_KEEP", "7")
+				for _, name := range []string{"GATEHOUSE_WORKER_BACKUP_MAX_AGE", "GATEHOUSE_WORKER_BACKUP_PASSPHRASE_FILE"} {
+					if e := env(d, name); e != nil {
+						t.Errorf("%s = %+v without a value for it", name, e)
+					}
+				}
+				if v := volume(t, d, "backups"); v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != "nas-backups" {
+					t.Errorf("backups volume %+v, want the existing claim", v.VolumeSource)
+				}
+				wantNotes(t, r, "NOT encrypted")
+			},
+		},
 	}
 
 	for _, tc := range cases {
@@ -462,6 +569,21 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"cookie domain that does not cover the auth host", "externalURL: " + externalURL + "\ncookieDomain: example.org", []string{"cookieDomain", "auth.homelab.local"}},
 		{"cookie domain that is only a suffix of the host", "externalURL: https://auth.nothomelab.local\ncookieDomain: homelab.local", []string{"cookieDomain"}},
 		{"replicas as a string", "externalURL: " + externalURL + "\nserver: {replicas: 'three'}", []string{"replicas"}},
+		{"grace period shorter than drain + in-flight", "externalURL: " + externalURL + "\ndatabase: {url: 'postgres://a/b'}\nserver: {terminationGracePeriodSeconds: 30}",
+			[]string{"server.terminationGracePeriodSeconds (30) must be at least 35"}},
+		{"preStop sleep not added to the grace period", "externalURL: " + externalURL + "\ndatabase: {url: 'postgres://a/b'}\nserver: {preStopSleepSeconds: 10}",
+			[]string{"server.terminationGracePeriodSeconds (35) must be at least 45"}},
+		{"longer drain without a longer grace period", "externalURL: " + externalURL + "\ndatabase: {url: 'postgres://a/b'}\nserver: {shutdownDelaySeconds: 15}",
+			[]string{"must be at least 45", "shutdown delay (15 s)"}},
+		{"worker grace period below the in-flight timeout", "externalURL: " + externalURL + "\ndatabase: {url: 'postgres://a/b'}\nworker: {enabled: true, terminationGracePeriodSeconds: 10}",
+			[]string{"worker.terminationGracePeriodSeconds (10) must be at least 30"}},
+		{"backups on a RWO volume with two workers", "externalURL: " + externalURL + "\ndatabase: {url: 'postgres://a/b'}\nworker: {enabled: true, replicas: 2}\nbackup: {enabled: true}",
+			[]string{"2 pods run the background jobs", "ReadWriteMany"}},
+		{"backups on a RWO volume with two servers and no worker", "externalURL: " + externalURL + "\ndatabase: {url: 'postgres://a/b'}\nbackup: {enabled: true}",
+			[]string{"2 pods run the background jobs"}},
+		{"backups without retention", "externalURL: " + externalURL + "\nbackup: {enabled: true, keep: 0}", []string{"set backup.keep or backup.maxAge"}},
+		{"misspelt backup key", "externalURL: " + externalURL + "\nbackup: {enabled: true, retention: 3}", []string{"retention"}},
+		{"negative drain delay", "externalURL: " + externalURL + "\nserver: {shutdownDelaySeconds: -1}", []string{"shutdownDelaySeconds"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -607,6 +729,42 @@ func wantServicePort(t *testing.T, r *rendered, service, port string, number int
 
 func selects(selector map[string]string, d *appsv1.Deployment) bool {
 	return labels.SelectorFromSet(selector).Matches(labels.Set(d.Spec.Template.Labels))
+}
+
+func volume(t *testing.T, d *appsv1.Deployment, name string) corev1.Volume {
+	t.Helper()
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == name {
+			return v
+		}
+	}
+	t.Errorf("%s: no volume %s", d.Name, name)
+	return corev1.Volume{}
+}
+
+func mounted(d *appsv1.Deployment, volume, path string) bool {
+	for _, m := range d.Spec.Template.Spec.Containers[0].VolumeMounts {
+		if m.Name == volume && m.MountPath == path {
+			return true
+		}
+	}
+	return false
+}
+
+func wantGrace(t *testing.T, d *appsv1.Deployment, seconds int64) {
+	t.Helper()
+	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != seconds {
+		t.Errorf("%s: terminationGracePeriodSeconds = %v, want %d", d.Name, g, seconds)
+	}
+}
+
+func wantNoNotes(t *testing.T, r *rendered, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if strings.Contains(r.Notes, p) {
+			t.Errorf("NOTES.txt contains %q:\n%s", p, r.Notes)
+		}
+	}
 }
 
 func wantNotes(t *testing.T, r *rendered, parts ...string) {

@@ -2,8 +2,10 @@ package charttest
 
 import (
 	"path"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -256,9 +258,6 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment, configMaps map[string]*
 	if psc == nil || psc.FSGroup == nil || *psc.FSGroup != 65532 {
 		t.Errorf("%s: pod fsGroup is not 65532 (the PVC and secret-key file would be unreadable)", id)
 	}
-	if pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds != 30 {
-		t.Errorf("%s: terminationGracePeriodSeconds = %v, want 30", id, pod.TerminationGracePeriodSeconds)
-	}
 
 	volumes := map[string]corev1.Volume{}
 	for _, v := range pod.Volumes {
@@ -340,6 +339,7 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment, configMaps map[string]*
 			t.Errorf("%s: %s port %q is not a container port", id, pr.name, pr.probe.HTTPGet.Port.String())
 		}
 	}
+	checkGracePeriod(t, id, d, c)
 	if c.Resources.Requests.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Errorf("%s: resources %+v: want cpu+memory requests and a memory limit", id, c.Resources)
 	}
@@ -409,5 +409,48 @@ func checkFileFromVolume(t *testing.T, id, file string, mounts map[string]corev1
 	}
 	if !ok(volumes[m.Name], base) {
 		t.Errorf("%s: volume %s does not provide %s", id, m.Name, base)
+	}
+}
+
+// shutdownTimeout is how long the binary lets in-flight requests finish after its drain
+// delay (app.ServeOptions.ShutdownTimeout's default).
+const shutdownTimeout = 30 * time.Second
+
+// drainDelay is how long the container keeps serving after SIGTERM with readiness off:
+// GATEHOUSE_SHUTDOWN_DELAY when set, else the binary's default for its role (5 s for
+// --role=server, none for all and worker).
+func drainDelay(t *testing.T, id string, c corev1.Container) time.Duration {
+	t.Helper()
+	for _, e := range c.Env {
+		if e.Name == "GATEHOUSE_SHUTDOWN_DELAY" {
+			d, err := time.ParseDuration(e.Value)
+			if err != nil || d < 0 {
+				t.Errorf("%s: GATEHOUSE_SHUTDOWN_DELAY = %q is not a duration", id, e.Value)
+			}
+			return d
+		}
+	}
+	if slices.Contains(c.Args, "--role=server") {
+		return 5 * time.Second
+	}
+	return 0
+}
+
+// checkGracePeriod checks that the kubelet waits long enough after the preStop hook and
+// SIGTERM for the drain delay and the in-flight requests, and never less than 35 s for pods
+// that serve traffic.
+func checkGracePeriod(t *testing.T, id string, d *appsv1.Deployment, c corev1.Container) {
+	t.Helper()
+	grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds
+	need := drainDelay(t, id, c) + shutdownTimeout
+	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
+		need += time.Duration(l.PreStop.Sleep.Seconds) * time.Second
+	}
+	if d.Spec.Template.Labels["app.kubernetes.io/component"] == "server" {
+		need = max(need, 35*time.Second)
+	}
+	if grace == nil || time.Duration(*grace)*time.Second < need {
+		t.Errorf("%s: terminationGracePeriodSeconds = %v, want at least %v (preStop + drain delay + %v in-flight)",
+			id, grace, need, shutdownTimeout)
 	}
 }

@@ -22,6 +22,7 @@ func TestHelmLint(t *testing.T) {
 			"worker":      map[string]any{"enabled": true},
 			"ingress":     map[string]any{"enabled": true, "tls": []any{map[string]any{"secretName": "auth-tls"}}},
 			"metrics":     map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
+			"backup":      map[string]any{"enabled": true, "passphraseSecret": map[string]any{"name": "gatehouse-backup"}},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -280,7 +280,10 @@ func newTyped(apiVersion, kind string) (any, bool) {
 // decode converts one YAML document to JSON (duplicate keys are errors) and decodes it
 // case-sensitively into its typed struct, failing on unknown or duplicate fields — the
 // API server's own strict field validation.
-func decode(doc []byte) (*object, error) {
+func decode(doc []byte) (*object, error) { return decodeWith(doc, newTyped) }
+
+// decodeWith is decode with the set of known kinds given by typedFor.
+func decodeWith(doc []byte, typedFor func(apiVersion, kind string) (any, bool)) (*object, error) {
 	js, err := yaml.YAMLToJSONStrict(doc)
 	if err != nil {
 		return nil, fmt.Errorf("YAML: %w", err)
@@ -300,7 +303,7 @@ func decode(doc []byte) (*object, error) {
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &head); err != nil {
 		return nil, fmt.Errorf("type meta: %w", err)
 	}
-	typed, ok := newTyped(head.APIVersion, head.Kind)
+	typed, ok := typedFor(head.APIVersion, head.Kind)
 	if !ok {
 		return nil, fmt.Errorf("unexpected object %s %s (add it to newTyped)", head.APIVersion, head.Kind)
 	}

@@ -135,6 +135,32 @@ Checks run once per render (included by the ConfigMap).
 {{- if and .Values.database.url (not (regexMatch "^postgres(ql)?://" .Values.database.url)) }}
 {{- fail "database.url must be a postgres:// or postgresql:// URL (leave it empty for embedded SQLite)" }}
 {{- end }}
+{{- $grace := int .Values.server.terminationGracePeriodSeconds }}
+{{- $need := add (int .Values.server.preStopSleepSeconds) (int (include "gatehouse.shutdownDelaySeconds" .)) 30 }}
+{{- if lt $grace $need }}
+{{- fail (printf "server.terminationGracePeriodSeconds (%d) must be at least %d: preStopSleepSeconds (%d) + the shutdown delay (%s s) + 30 s for in-flight requests, or the kubelet kills the server mid-request" $grace $need (int .Values.server.preStopSleepSeconds) (include "gatehouse.shutdownDelaySeconds" .)) }}
+{{- end }}
+{{- if .Values.backup.enabled }}
+{{- $jobPods := ternary (int .Values.worker.replicas) (int (include "gatehouse.serverReplicas" .)) (eq (include "gatehouse.workerEnabled" .) "true") }}
+{{- if and (gt $jobPods 1) (not .Values.backup.persistence.existingClaim) (not (has "ReadWriteMany" .Values.backup.persistence.accessModes)) }}
+{{- fail (printf "backup: %d pods run the background jobs and any of them may take the backups, so backup.persistence.accessModes must include ReadWriteMany (or use one worker: worker.enabled=true, worker.replicas=1)" $jobPods) }}
+{{- end }}
+{{- if and (eq (int .Values.backup.keep) 0) (not .Values.backup.maxAge) }}
+{{- fail "backup: set backup.keep or backup.maxAge, or backups pile up for ever" }}
+{{- end }}
+{{- end }}
+{{- if and (include "gatehouse.workerEnabled" .) (lt (int .Values.worker.terminationGracePeriodSeconds) 30) }}
+{{- fail (printf "worker.terminationGracePeriodSeconds (%d) must be at least 30: the worker gives in-flight requests up to 30 s, then stops its jobs" (int .Values.worker.terminationGracePeriodSeconds)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Drain delay of the server pods in seconds (GATEHOUSE_SHUTDOWN_DELAY): server.shutdownDelaySeconds
+with an external database, 0 with SQLite (one pod, nothing to drain to; the binary's default for
+role "all").
+*/}}
+{{- define "gatehouse.shutdownDelaySeconds" -}}
+{{- if include "gatehouse.sqlite" . }}0{{ else }}{{ int .Values.server.shutdownDelaySeconds }}{{ end }}
 {{- end }}
 
 {{/*
@@ -156,6 +182,9 @@ Parameters (dict): root (.), component ("server" | "worker"), args (list), spec 
 {{- $root := .root }}
 {{- $spec := .spec }}
 {{- $sqlite := include "gatehouse.sqlite" $root -}}
+{{- /* The pods that run the background jobs carry the scheduled-backup volume and settings. */ -}}
+{{- $runsJobs := or (eq .component "worker") (not (include "gatehouse.workerEnabled" $root)) -}}
+{{- $backup := and $root.Values.backup.enabled $runsJobs -}}
 metadata:
   labels:
     {{- include "gatehouse.labels" $root | nindent 4 }}
@@ -242,6 +271,26 @@ spec:
         {{- end }}
         - name: GATEHOUSE_SECRET_KEY_FILE
           value: /etc/gatehouse/secret/secret-key
+        {{- if and (eq .component "server") (not $sqlite) }}
+        - name: GATEHOUSE_SHUTDOWN_DELAY
+          value: {{ printf "%ss" (include "gatehouse.shutdownDelaySeconds" $root) | quote }}
+        {{- end }}
+        {{- if $backup }}
+        - name: GATEHOUSE_WORKER_BACKUP_DIR
+          value: /backups
+        - name: GATEHOUSE_WORKER_BACKUP_INTERVAL
+          value: {{ $root.Values.backup.interval | quote }}
+        - name: GATEHOUSE_WORKER_BACKUP_KEEP
+          value: {{ int $root.Values.backup.keep | quote }}
+        {{- with $root.Values.backup.maxAge }}
+        - name: GATEHOUSE_WORKER_BACKUP_MAX_AGE
+          value: {{ . | quote }}
+        {{- end }}
+        {{- if $root.Values.backup.passphraseSecret.name }}
+        - name: GATEHOUSE_WORKER_BACKUP_PASSPHRASE_FILE
+          value: /etc/gatehouse/backup/passphrase
+        {{- end }}
+        {{- end }}
         {{- if $root.Values.database.existingSecret }}
         - name: GATEHOUSE_DATABASE_URL
           valueFrom:
@@ -341,6 +390,15 @@ spec:
           mountPath: /data
         - name: tmp
           mountPath: /tmp
+        {{- if $backup }}
+        - name: backups
+          mountPath: /backups
+        {{- if $root.Values.backup.passphraseSecret.name }}
+        - name: backup-passphrase
+          mountPath: /etc/gatehouse/backup
+          readOnly: true
+        {{- end }}
+        {{- end }}
         {{- with $root.Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -365,6 +423,22 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- if $backup }}
+    - name: backups
+      persistentVolumeClaim:
+        claimName: {{ default (printf "%s-backups" (include "gatehouse.fullname" $root)) $root.Values.backup.persistence.existingClaim }}
+    {{- with $root.Values.backup.passphraseSecret }}
+    {{- if .name }}
+    - name: backup-passphrase
+      secret:
+        secretName: {{ .name }}
+        defaultMode: 0440
+        items:
+          - key: {{ .key }}
+            path: passphrase
+    {{- end }}
+    {{- end }}
+    {{- end }}
     {{- with $root.Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
