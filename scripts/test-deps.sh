@@ -22,11 +22,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Caddy for the forward_auth end-to-end test: built from the Go module proxy
-# into .cache/bin (a few minutes on 2 cores, once).
+# (a few minutes on 2 cores, once) into /usr/local/bin as root, so every
+# checkout and CI clone on the machine finds it, else into .cache/bin.
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 if ! command -v caddy >/dev/null 2>&1 && [ ! -x "$repo/.cache/bin/caddy" ]; then
-  echo "test-deps: building caddy into .cache/bin"
-  (cd "$repo" && GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}" GOBIN="$repo/.cache/bin" \
+  bindir="$repo/.cache/bin"
+  [ "$(id -u)" = 0 ] && bindir=/usr/local/bin
+  echo "test-deps: building caddy into $bindir"
+  (cd "$repo" && GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}" GOBIN="$bindir" \
     go install github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9) \
     || echo "test-deps: could not build caddy (tests that need it will skip unless CI=true)"
 fi
