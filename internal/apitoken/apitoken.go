@@ -139,8 +139,9 @@ func (s *Service) mac(prefix string, random []byte) []byte {
 	return h.Sum(nil)[:macLen]
 }
 
-// wellFormed checks the prefix, length and MAC without any I/O.
-func (s *Service) wellFormed(secret string) bool {
+// WellFormed checks the prefix, length and MAC without any I/O: a secret
+// that fails it was never issued here.
+func (s *Service) WellFormed(secret string) bool {
 	var prefix string
 	switch {
 	case strings.HasPrefix(secret, prefixAppPassword):
@@ -166,7 +167,7 @@ func (s *Service) wellFormed(secret string) bool {
 // Cached returns the token behind secret when a fresh positive
 // verification is in memory; it never touches the store.
 func (s *Service) Cached(secret string) (model.APIToken, bool) {
-	if !s.wellFormed(secret) {
+	if !s.WellFormed(secret) {
 		return model.APIToken{}, false
 	}
 	hash := s.Hash(secret)
@@ -186,7 +187,7 @@ func (s *Service) Verify(ctx context.Context, secret string) (model.APIToken, er
 	if t, ok := s.Cached(secret); ok {
 		return t, nil
 	}
-	if !s.wellFormed(secret) {
+	if !s.WellFormed(secret) {
 		return model.APIToken{}, ErrInvalid
 	}
 	hash := s.Hash(secret)

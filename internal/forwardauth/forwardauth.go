@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/internal/model"
 	"github.com/gatehouse-sso/gatehouse/internal/policy"
 	"github.com/gatehouse-sso/gatehouse/internal/redirect"
+	"github.com/gatehouse-sso/gatehouse/internal/session"
 	"github.com/gatehouse-sso/gatehouse/internal/store"
 )
 
@@ -50,6 +51,9 @@ type Directory interface {
 
 // Tokens verifies API tokens and app passwords (internal/apitoken).
 type Tokens interface {
+	// WellFormed checks shape and MAC without I/O: false means the secret
+	// was never issued by Gatehouse.
+	WellFormed(secret string) bool
 	// Cached answers from memory only; ok is false when the store must be
 	// asked.
 	Cached(secret string) (model.APIToken, bool)
@@ -318,6 +322,14 @@ func (h *Handler) parse(r *http.Request, d dialect, rest string, t *target) erro
 		if err := parseHostPort(r.Host, t); err != nil {
 			return err
 		}
+		// The remainder of the path as sent, still percent-encoded:
+		// r.URL.Path is already decoded, and decoding it again would let
+		// "%253F" or "%3F" change which path the rules see.
+		if _, rawRest, ok := dialectOf(r.URL.EscapedPath()); ok {
+			rest = rawRest
+		} else {
+			return errBadTarget // the endpoint itself was percent-encoded
+		}
 		uri := rest
 		if r.URL.RawQuery != "" {
 			uri += "?" + r.URL.RawQuery
@@ -419,12 +431,30 @@ func wantsPage(r *http.Request) bool {
 }
 
 // identify finds the caller: a machine credential when the app accepts one
-// and it is presented, else the gate cookie.
+// and it is one of ours, else the gate cookie.
 func (h *Handler) identify(r *http.Request, t *target, app *policy.App, ao *AppOptions, c *who) error {
 	ctx := r.Context()
 	if auth := header(r.Header, "Authorization"); auth != "" && (ao.AllowBearer || ao.AllowBasic) {
-		return h.machine(ctx, r, auth, ao, c)
+		handled, err := h.machine(ctx, r, auth, ao, c)
+		if err != nil || handled {
+			return err
+		}
+		// Not a credential Gatehouse issued (an app's own token, another
+		// scheme): the browser's gate cookie still decides. Without one, a
+		// machine gets a plain 401 with the challenge, not a sign-in page.
+		challenge := c.badCredential
+		c.badCredential = ""
+		if err := h.cookieIdentity(ctx, r, t, c); err != nil || c.id != nil {
+			return err
+		}
+		c.badCredential = challenge
+		return nil
 	}
+	return h.cookieIdentity(ctx, r, t, c)
+}
+
+// cookieIdentity finds the caller from the gate cookie.
+func (h *Handler) cookieIdentity(ctx context.Context, r *http.Request, t *target, c *who) error {
 	v := cookieValue(r.Header, h.gateName)
 	if v == "" {
 		return nil
@@ -446,8 +476,11 @@ func (h *Handler) identify(r *http.Request, t *target, app *policy.App, ao *AppO
 		return nil
 	}
 	s, err := h.o.Sessions.LookupID(ctx, g.SessionID)
-	if err != nil {
+	if errors.Is(err, session.ErrNoSession) {
 		return nil // ended, expired or revoked: the gate ends with it
+	}
+	if err != nil {
+		return err // the store is unreachable: an error, not "signed out"
 	}
 	return h.setUser(ctx, s.UserID, s.Level, c)
 }
@@ -468,68 +501,70 @@ func (h *Handler) setUser(ctx context.Context, userID string, level model.AuthLe
 	return nil
 }
 
-// machine verifies an Authorization header. Failures that reach the store
-// are counted against the client IP (and the username for Basic), and a
-// locked client is refused before any lookup.
-func (h *Handler) machine(ctx context.Context, r *http.Request, auth string, ao *AppOptions, c *who) error {
+// machine verifies an Authorization header. handled is false when the
+// header is not a credential Gatehouse issued, so the gate cookie decides.
+// Only well-formed credentials (prefix and MAC of ours) reach the store and
+// the failure counters; a locked client is refused before any lookup.
+func (h *Handler) machine(ctx context.Context, r *http.Request, auth string, ao *AppOptions, c *who) (handled bool, err error) {
 	scheme, cred, _ := strings.Cut(auth, " ")
 	cred = strings.TrimSpace(cred)
 	var username, secret string
 	switch {
 	case strings.EqualFold(scheme, "Bearer") && ao.AllowBearer:
 		secret = cred
-		c.badCredential = `Bearer realm="gatehouse", error="invalid_token"`
+		c.badCredential = `Bearer realm="gatehouse", error="invalid_token"` // cleared on success
 	case strings.EqualFold(scheme, "Basic") && ao.AllowBasic:
-		c.badCredential = `Basic realm="gatehouse", charset="UTF-8"`
 		b, err := base64.StdEncoding.DecodeString(cred)
 		if err != nil {
-			return nil
+			return false, nil
 		}
 		var ok bool
 		if username, secret, ok = strings.Cut(string(b), ":"); !ok {
-			return nil
+			return false, nil
 		}
+		c.badCredential = `Basic realm="gatehouse", charset="UTF-8"`
 	default:
-		return nil // a scheme this app does not take: the app's own business
+		return false, nil // a scheme this app does not take from us
 	}
-	if h.o.Tokens == nil {
-		return nil
-	}
-	if tok, ok := h.o.Tokens.Cached(secret); ok && h.tokenFits(tok, username) {
-		return h.setMachine(ctx, tok.UserID, username, c)
-	}
-	ip := h.o.IPs.ClientIP(r).String()
-	if h.o.Throttle != nil {
-		if err := h.o.Throttle.Check(ctx, username, ip); err != nil {
-			return nil // locked: refused without looking
+	if h.o.Tokens != nil && h.o.Tokens.WellFormed(secret) {
+		if tok, ok := h.o.Tokens.Cached(secret); ok && h.tokenFits(tok, username) {
+			return true, h.setMachine(ctx, tok.UserID, username, c)
 		}
-	}
-	tok, err := h.o.Tokens.Verify(ctx, secret)
-	if err == nil && h.tokenFits(tok, username) {
-		if err := h.setMachine(ctx, tok.UserID, username, c); err != nil || c.id != nil {
-			return err
+		ip := h.o.IPs.ClientIP(r).String()
+		if h.o.Throttle != nil {
+			if err := h.o.Throttle.Check(ctx, username, ip); err != nil {
+				return true, nil // locked: refused without looking
+			}
 		}
-	}
-	if err != nil && !isInvalid(err) {
-		return err
+		tok, err := h.o.Tokens.Verify(ctx, secret)
+		if err == nil && h.tokenFits(tok, username) {
+			if err := h.setMachine(ctx, tok.UserID, username, c); err != nil || c.id != nil {
+				return true, err
+			}
+		}
+		if err != nil && !isInvalid(err) {
+			return true, err
+		}
+		if h.o.Throttle != nil {
+			if err := h.o.Throttle.Fail(ctx, username, ip); err != nil {
+				h.o.Logger.Warn("forward auth: counting a failed credential", "err", err)
+			}
+		}
+		return true, nil
 	}
 	if username == "" {
+		// OAuth access tokens of Gatehouse's own OIDC provider.
 		for _, v := range h.o.Verifiers {
 			uid, ok, err := v.VerifyBearer(ctx, secret)
 			if err != nil {
-				return err
+				return true, err
 			}
 			if ok {
-				return h.setMachine(ctx, uid, "", c)
+				return true, h.setMachine(ctx, uid, "", c)
 			}
 		}
 	}
-	if h.o.Throttle != nil {
-		if err := h.o.Throttle.Fail(ctx, username, ip); err != nil {
-			h.o.Logger.Warn("forward auth: counting a failed credential", "err", err)
-		}
-	}
-	return nil
+	return false, nil
 }
 
 // isInvalid tells a refused credential from a store failure.

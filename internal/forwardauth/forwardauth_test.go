@@ -165,6 +165,10 @@ func TestEnvoyDialect(t *testing.T) {
 		{"skip path below prefix", "/api/authz/ext-authz/api/v3/queue", "sonarr.homelab.local", "", 200, ""},
 		{"signed in", "/api/authz/ext-authz/", "sonarr.homelab.local", alice, 200, ""},
 		{"unclaimed host", "/api/authz/ext-authz/", "evil.example.com", alice, 403, ""},
+		// The path is decoded exactly once: an encoded "?" or a doubly
+		// encoded dot segment must not reach a skip path.
+		{"encoded question mark", "/api/authz/ext-authz/api/%3F/../../admin", "sonarr.homelab.local", "", 302, ""},
+		{"double encoding", "/api/authz/ext-authz/admin/%252e%252e/api/x", "sonarr.homelab.local", "", 302, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -404,9 +408,26 @@ func TestMachineFailuresAreThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A revoked app password is well formed (ours) but no longer valid:
+	// it is looked up and each failure counts.
+	revoked, rt, err := e.tokens.Create(t.Context(), "u-alice", "old", model.TokenAppPassword, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tokens.Revoke(t.Context(), rt.ID); err != nil {
+		t.Fatal(err)
+	}
 	prom := "https://prometheus.homelab.local/"
-	for range 3 {
+	// Garbage never reaches the store nor the counters.
+	q0 := e.st.count()
+	for range 5 {
 		e.nginx(prom, "Authorization", basic("alice", "ghp_wrong"))
+	}
+	if e.st.count() != q0 {
+		t.Fatal("a malformed credential reached the store")
+	}
+	for range 3 {
+		e.nginx(prom, "Authorization", basic("alice", revoked))
 	}
 	// Locked: even a valid (not yet cached) token is refused unseen.
 	q := e.st.count()
@@ -415,5 +436,20 @@ func TestMachineFailuresAreThrottled(t *testing.T) {
 	}
 	if e.st.count() != q {
 		t.Fatal("a locked client's credential was looked up")
+	}
+}
+
+// A browser app that sends its own Authorization header (its API's bearer
+// token, Negotiate) is still let in by the gate cookie on an app that also
+// takes machine credentials.
+func TestForeignAuthorizationFallsBackToTheCookie(t *testing.T) {
+	e := newEnv(t)
+	gate := e.gateFor(t, "alice")
+	prom := "https://prometheus.homelab.local/"
+	for _, auth := range []string{"Bearer eyJhbGciOiJSUzI1NiJ9.e30.sig", "Negotiate abc", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:her-real-password"))} {
+		w := e.nginx(prom, "Authorization", auth, "Cookie", "gatehouse_gate="+gate)
+		if w.Code != 200 || w.Header().Get("Remote-User") != "alice" {
+			t.Errorf("%q with a valid gate cookie: %d %q", auth, w.Code, w.Header().Get("Remote-User"))
+		}
 	}
 }

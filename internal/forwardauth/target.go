@@ -125,8 +125,11 @@ func parseHostPort(hp string, t *target) error {
 // segments and repeated slashes, as the app behind the proxy will see it:
 // "/x/../admin" and "/%61dmin" must not slip past a rule for "/admin".
 func parseURI(uri string, t *target) error {
-	if i := strings.IndexByte(uri, '#'); i >= 0 {
-		uri = uri[:i] // browsers never send fragments; proxies should not either
+	if strings.IndexByte(uri, '#') >= 0 {
+		// Browsers never send fragments. nginx passes a raw "#" through to
+		// the app as part of the path, so cutting it here would check a
+		// shorter path than the app serves ("/public#/../admin").
+		return errBadTarget
 	}
 	if uri == "" {
 		uri = "/"

@@ -152,7 +152,13 @@ func (m *Manager) LookupID(ctx context.Context, id string) (model.Session, error
 	if !ok || now.Sub(c.fetchedAt) >= m.o.CacheTTL {
 		// One store read per session however many requests arrive at once
 		// when its cache entry expires.
-		v, err, _ := m.fetches.Do(id, func() (any, error) { return m.fetch(ctx, id, now) })
+		// The shared read must not fail for everyone because the first
+		// caller went away.
+		v, err, _ := m.fetches.Do(id, func() (any, error) {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return m.fetch(fctx, id, now)
+		})
 		if err != nil {
 			return model.Session{}, err
 		}
