@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/internal/model"
 	"github.com/gatehouse-sso/gatehouse/internal/policy"
 	"github.com/gatehouse-sso/gatehouse/internal/redirect"
+	"github.com/gatehouse-sso/gatehouse/internal/session"
 	"github.com/gatehouse-sso/gatehouse/internal/store"
 )
 
@@ -51,12 +52,12 @@ func (f *fakeStore) GetGateSession(_ context.Context, id string) (model.GateSess
 	}
 	return g, nil
 }
-func (f *fakeStore) TakeGateSession(_ context.Context, id string) (model.GateSession, error) {
+func (f *fakeStore) TakeGateSession(_ context.Context, id string, kind model.GateKind) (model.GateSession, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries++
 	g, ok := f.gates[id]
-	if !ok {
+	if !ok || g.Kind != kind {
 		return g, store.ErrNotFound
 	}
 	delete(f.gates, id)
@@ -121,10 +122,10 @@ func (f *fakeSessions) Lookup(_ context.Context, token string) (model.Session, e
 	defer f.mu.Unlock()
 	s, ok := f.byID["token:"+token]
 	if !ok {
-		return s, errors.New("no session")
+		return s, session.ErrNoSession
 	}
 	if _, live := f.byID[s.ID]; !live {
-		return model.Session{}, errors.New("no session")
+		return model.Session{}, session.ErrNoSession
 	}
 	return s, nil
 }
@@ -133,7 +134,7 @@ func (f *fakeSessions) LookupID(_ context.Context, id string) (model.Session, er
 	defer f.mu.Unlock()
 	s, ok := f.byID[id]
 	if !ok {
-		return s, errors.New("no session")
+		return s, session.ErrNoSession
 	}
 	return s, nil
 }

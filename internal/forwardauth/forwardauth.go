@@ -140,6 +140,7 @@ type Handler struct {
 	// Precomputed pieces of responses.
 	startBase string // external URL + "/gate/start?rd="
 	loginURL  string
+	logoutURL string
 	gateName  string
 	cookieSfx string // ".homelab.local"
 	logLimit  limiter
@@ -185,6 +186,7 @@ func New(o Options) (*Handler, error) {
 		ids:       &identities{dir: o.Directory, ttl: o.CacheTTL, max: 100000, now: o.Now, m: map[string]*identity{}},
 		startBase: ext + StartPath + "?rd=",
 		loginURL:  ext + "/login",
+		logoutURL: ext + "/logout",
 		gateName:  o.GateCookieName,
 	}
 	if o.CookieDomain != "" {
@@ -252,14 +254,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // ServeHTTP answers a check endpoint. Requests for other paths get 404.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var d dialect
-	var rest string
 	var ok bool
-	if d, rest, ok = dialectOf(r.URL.Path); !ok {
+	if d, _, ok = dialectOf(r.URL.Path); !ok {
 		http.NotFound(w, r)
 		return
 	}
 	var t target
-	if err := h.parse(r, d, rest, &t); err != nil {
+	if err := h.parse(r, d, &t); err != nil {
 		// The proxy is misconfigured; nginx shows this as a 500, which is
 		// right: nobody should pass.
 		if h.logLimit.allow(h.o.Now()) { // anyone can send these: no log flood
@@ -272,7 +273,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // parse reads the target the proxy asks about, per dialect.
-func (h *Handler) parse(r *http.Request, d dialect, rest string, t *target) error {
+func (h *Handler) parse(r *http.Request, d dialect, t *target) error {
 	switch d {
 	case nginxDialect:
 		// Only X-Original-URL/-Method: ingress-nginx passes every client
@@ -325,12 +326,10 @@ func (h *Handler) parse(r *http.Request, d dialect, rest string, t *target) erro
 		// The remainder of the path as sent, still percent-encoded:
 		// r.URL.Path is already decoded, and decoding it again would let
 		// "%253F" or "%3F" change which path the rules see.
-		if _, rawRest, ok := dialectOf(r.URL.EscapedPath()); ok {
-			rest = rawRest
-		} else {
+		_, uri, ok := dialectOf(r.URL.EscapedPath())
+		if !ok {
 			return errBadTarget // the endpoint itself was percent-encoded
 		}
-		uri := rest
 		if r.URL.RawQuery != "" {
 			uri += "?" + r.URL.RawQuery
 		}

@@ -305,21 +305,24 @@ func TestSignOutEndsEveryGate(t *testing.T) {
 	if w := e.nginx("https://sonarr.homelab.local/", "Cookie", "gatehouse_gate="+g); w.Code != 200 {
 		t.Fatalf("before: %d", w.Code)
 	}
-	r := httptest.NewRequest("GET", "https://sonarr.homelab.local/outpost.goauthentik.io/sign_out", nil)
-	r.Header.Set("Cookie", "gatehouse_gate="+g)
-	w := httptest.NewRecorder()
-	e.mux.ServeHTTP(w, r)
-	if w.Code != 302 || w.Header().Get("Location") != "https://auth.homelab.local/login" {
-		t.Fatalf("sign_out: %d %q", w.Code, w.Header().Get("Location"))
-	}
-	cleared := 0
-	for _, c := range w.Result().Cookies() {
-		if c.MaxAge < 0 {
-			cleared++
+	// sign_out itself only leads to the CSRF-protected confirmation: a
+	// link on any page must not be able to sign the user out.
+	for _, m := range []string{"GET", "POST"} {
+		r := httptest.NewRequest(m, "https://sonarr.homelab.local/outpost.goauthentik.io/sign_out?rd="+url.QueryEscape("https://sonarr.homelab.local/x"), nil)
+		r.Header.Set("Cookie", "gatehouse_gate="+g)
+		w := httptest.NewRecorder()
+		e.mux.ServeHTTP(w, r)
+		want := "https://auth.homelab.local/logout?rd=" + url.QueryEscape("/gate/start?rd="+url.QueryEscape("https://sonarr.homelab.local/x"))
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != want {
+			t.Fatalf("%s sign_out: %d %q, want 303 %q", m, w.Code, w.Header().Get("Location"), want)
 		}
 	}
-	if cleared < 2 {
-		t.Fatalf("cookies not cleared: %v", w.Result().Cookies())
+	if w := e.nginx("https://sonarr.homelab.local/", "Cookie", "gatehouse_gate="+g); w.Code != 200 {
+		t.Fatalf("sign_out without confirmation ended access: %d", w.Code)
+	}
+	// Ending the IdP session (what the confirmation does) ends every gate.
+	if err := e.sess.RevokeUser(t.Context(), "u-alice"); err != nil {
+		t.Fatal(err)
 	}
 	for _, host := range []string{"sonarr", "radarr"} {
 		if w := e.nginx("https://"+host+".homelab.local/", "Cookie", "gatehouse_gate="+g); w.Code != 401 {

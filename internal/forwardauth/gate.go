@@ -129,7 +129,7 @@ func (g *gates) take(ctx context.Context, v string) (model.GateSession, error) {
 	if !g.valid(v) {
 		return model.GateSession{}, errNoGate
 	}
-	rec, err := g.st.TakeGateSession(ctx, gateID(v))
+	rec, err := g.st.TakeGateSession(ctx, gateID(v), model.GateCode)
 	if errors.Is(err, store.ErrNotFound) {
 		return model.GateSession{}, errNoGate
 	}

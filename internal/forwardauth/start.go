@@ -133,53 +133,22 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, rd, http.StatusFound)
 }
 
-// signOut ends every session of the user behind the gate cookie or the IdP
-// cookie ("sign out everywhere": all gates go with them), clears both
-// cookies and shows the sign-in page. It answers GET as Authentik's
-// sign_out does, so a plain link in an app's menu works.
+// signOut sends the browser to Gatehouse's sign-out confirmation, which
+// ends the IdP session — and with it every gate cookie bound to it, on
+// every host — after a click on a CSRF-protected form. Signing out on a
+// plain GET would let any page that links here sign the user out.
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		refuse(w, http.StatusMethodNotAllowed, "Method not allowed.")
 		return
 	}
-	ctx := r.Context()
-	userID := ""
-	if s, ok := h.idpSession(r); ok {
-		userID = s.UserID
-	} else if v := cookieValue(r.Header, h.gateName); v != "" {
-		if g, err := h.gates.cookie(ctx, v); err == nil {
-			userID = g.UserID
-		}
-	}
-	if userID != "" {
-		if err := h.o.Sessions.RevokeUser(ctx, userID); err != nil {
-			h.fail(w, err)
-			return
-		}
-		h.ids.forget(userID)
-		if h.o.Audit != nil {
-			name := userID
-			if u, err := h.o.Directory.GetUser(ctx, userID); err == nil {
-				name = u.Username
-			}
-			h.o.Audit.Record(ctx, model.AuditEvent{Action: "logout", Actor: name, ActorID: userID,
-				ClientIP: h.o.IPs.ClientIP(r).String(), Detail: map[string]string{"via": "forward_auth sign_out", "scope": "everywhere"}})
-		}
-	}
-	if h.o.CookieDomain != "" {
-		http.SetCookie(w, h.gateCookie("", h.o.CookieDomain, time.Time{}))
-	}
-	http.SetCookie(w, h.gateCookie("", "", time.Time{}))
-	if h.o.SessionCookieName != "" {
-		http.SetCookie(w, &http.Cookie{Name: h.o.SessionCookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: h.o.Secure, SameSite: http.SameSiteLaxMode})
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	dest := h.loginURL
+	dest := h.logoutURL
 	if rd, _, ok := h.checkRD(r.URL.Query().Get("rd")); ok {
 		dest += "?rd=" + url.QueryEscape(StartPath+"?rd="+url.QueryEscape(rd))
 	}
-	http.Redirect(w, r, dest, http.StatusFound)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, dest, http.StatusSeeOther)
 }
 
 // idpSession returns the IdP session of the browser (auth host only).

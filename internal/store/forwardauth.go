@@ -28,9 +28,10 @@ type GateSessions interface {
 	// CreateGateSession inserts g; an unknown session is ErrNotFound.
 	CreateGateSession(ctx context.Context, g model.GateSession) error
 	GetGateSession(ctx context.Context, id string) (model.GateSession, error)
-	// TakeGateSession deletes and returns the record in one step, so a
-	// one-time code can be exchanged once only.
-	TakeGateSession(ctx context.Context, id string) (model.GateSession, error)
+	// TakeGateSession deletes and returns the record of that kind in one
+	// step, so a one-time code can be exchanged once only (and a gate
+	// cookie presented as a code deletes nothing).
+	TakeGateSession(ctx context.Context, id string, kind model.GateKind) (model.GateSession, error)
 	// DeleteExpiredGateSessions removes records expired at now.
 	DeleteExpiredGateSessions(ctx context.Context, now time.Time) (int, error)
 }

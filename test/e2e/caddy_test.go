@@ -93,8 +93,17 @@ func TestCaddyForwardAuth(t *testing.T) {
 		t.Fatalf("bob on sonarr: %d %v", resp.StatusCode, hops)
 	}
 
-	b.getWith(auth + "/gate/sign_out")
+	gate := b.Cookie(radarr, "gatehouse_gate")
+	b.signOut(auth + "/gate/sign_out")
 	if resp, _ := b.getWith(radarr + "/"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("after sign-out: %d, want 302", resp.StatusCode)
+	}
+	// The old cookie value is dead on the server, not just dropped by the
+	// browser.
+	if gate == nil {
+		t.Fatal("no gate cookie before sign-out")
+	}
+	if resp, _ := homelabBrowser(t).getWith(radarr+"/", "Cookie", "gatehouse_gate="+gate.Value); resp.StatusCode != http.StatusFound {
+		t.Fatalf("old gate cookie after sign-out: %d, want 302", resp.StatusCode)
 	}
 }

@@ -119,6 +119,10 @@ func TestPasswordSignIn(t *testing.T) {
 	t.Run("sign out", func(t *testing.T) {
 		b := NewBrowser(t)
 		b.SignIn(srv.URL, "admin", srv.BootstrapPassword(), "")
+		old := b.Cookie(srv.URL, "gatehouse_session")
+		if old == nil {
+			t.Fatal("no session cookie after sign-in")
+		}
 		_, page := b.Get(srv.URL + "/logout")
 		resp, _ := b.PostForm(srv.URL+"/logout", map[string][]string{"csrf_token": {CSRFToken(t, page)}})
 		if resp.StatusCode != http.StatusFound {
@@ -126,6 +130,17 @@ func TestPasswordSignIn(t *testing.T) {
 		}
 		if resp, _ := b.Get(srv.URL + "/"); resp.StatusCode != http.StatusFound {
 			t.Fatalf("still signed in after logout: %d", resp.StatusCode)
+		}
+		// The old cookie value is dead on the server, not just dropped.
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		req.AddCookie(&http.Cookie{Name: "gatehouse_session", Value: old.Value})
+		resp, err := NewBrowser(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("old session cookie after logout: %d", resp.StatusCode)
 		}
 	})
 

@@ -734,7 +734,7 @@ func TestOIDC(t *testing.T) {
 	})
 }
 
-func formValue(t *testing.T, html, name string) string {
+func formValue(t testing.TB, html, name string) string {
 	t.Helper()
 	i := strings.Index(html, `name="`+name+`" value="`)
 	if i < 0 {

@@ -201,3 +201,29 @@ func writeFile(t testing.TB, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// signOut signs out as a person does: the sign_out link leads to the
+// confirmation page on the auth host, whose form ends the IdP session and
+// with it every gate cookie bound to it.
+func (b *Browser) signOut(signOutURL string) {
+	b.t.Helper()
+	resp, _ := b.getWith(signOutURL)
+	if resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("sign_out: %d, want 303 to the confirmation", resp.StatusCode)
+	}
+	confirm, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	if err != nil || confirm.Path != "/logout" {
+		b.t.Fatalf("sign_out led to %q", resp.Header.Get("Location"))
+	}
+	resp, page := b.getWith(confirm.String())
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("confirmation page: %d", resp.StatusCode)
+	}
+	resp, _ = b.PostForm(confirm.Scheme+"://"+confirm.Host+"/logout", url.Values{
+		"csrf_token": {CSRFToken(b.t, page)},
+		"rd":         {formValue(b.t, page, "rd")},
+	})
+	if resp.StatusCode != http.StatusFound {
+		b.t.Fatalf("confirmed sign-out: %d", resp.StatusCode)
+	}
+}

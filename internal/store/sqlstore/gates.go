@@ -53,8 +53,8 @@ func (s *Store) GetGateSession(ctx context.Context, id string) (model.GateSessio
 
 // TakeGateSession deletes the record and returns it: of two concurrent
 // callers only one gets it.
-func (s *Store) TakeGateSession(ctx context.Context, id string) (model.GateSession, error) {
-	g, err := scanGate(s.queryRow(ctx, s.writer(), "DELETE FROM gate_sessions WHERE id = ? RETURNING "+gateColumns, id))
+func (s *Store) TakeGateSession(ctx context.Context, id string, kind model.GateKind) (model.GateSession, error) {
+	g, err := scanGate(s.queryRow(ctx, s.writer(), "DELETE FROM gate_sessions WHERE id = ? AND kind = ? RETURNING "+gateColumns, id, string(kind)))
 	if err != nil {
 		return model.GateSession{}, fail("take gate session", err)
 	}

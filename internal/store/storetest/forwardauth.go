@@ -98,7 +98,7 @@ var forwardAuthCases = []testCase{
 		mustUser(t, s, "u1", "alice")
 		mustSession(t, s, "s1", "u1")
 		mustNil(t, s.CreateGateSession(ctx, model.GateSession{ID: "c1", Kind: model.GateCode, SessionID: "s1", UserID: "u1", Host: "app.example.org", ExpiresAt: base.Add(time.Minute)}))
-		got := parallel(8, func(int) (model.GateSession, error) { return s.TakeGateSession(ctx, "c1") })
+		got := parallel(8, func(int) (model.GateSession, error) { return s.TakeGateSession(ctx, "c1", model.GateCode) })
 		wins := 0
 		for _, r := range got {
 			switch {
@@ -113,6 +113,14 @@ var forwardAuthCases = []testCase{
 		}
 		if wins != 1 {
 			t.Fatalf("%d callers took the one-time code, want 1", wins)
+		}
+		// A gate cookie presented as a code is neither returned nor deleted.
+		mustNil(t, s.CreateGateSession(ctx, model.GateSession{ID: "k1", Kind: model.GateCookie, SessionID: "s1", UserID: "u1", ExpiresAt: base.Add(time.Minute)}))
+		if _, err := s.TakeGateSession(ctx, "k1", model.GateCode); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("took a cookie as a code: %v", err)
+		}
+		if _, err := s.GetGateSession(ctx, "k1"); err != nil {
+			t.Fatalf("the cookie is gone: %v", err)
 		}
 	}},
 	{"GateSessions/DeleteExpired", func(t *testing.T, s store.Store) {
