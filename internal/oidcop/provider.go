@@ -265,7 +265,11 @@ func (p *Provider) RegisterBackChannel(mux Mux) {
 	mux.Handle("GET /.well-known/openid-configuration", http.HandlerFunc(p.serveDiscovery))
 	mux.Handle("GET "+p.paths.keys, http.HandlerFunc(p.serveKeys))
 	for _, path := range []string{p.paths.token, p.paths.introspect, p.paths.revoke, p.paths.device} {
-		mux.Handle("POST "+path, p.op)
+		h := http.Handler(p.op)
+		if path == p.paths.token {
+			h = p.withDeviceClientAuth(h)
+		}
+		mux.Handle("POST "+path, h)
 		mux.Handle("OPTIONS "+path, p.op)
 	}
 	mux.Handle(p.paths.userinfo, p.op)

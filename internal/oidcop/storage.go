@@ -135,8 +135,29 @@ func (s *storage) ClientCredentials(ctx context.Context, clientID, clientSecret 
 }
 
 // ClientCredentialsTokenRequest implements op.ClientCredentialsStorage.
+// The library checks scopes only at /authorize; here a client could
+// otherwise write any scope into its own token.
 func (s *storage) ClientCredentialsTokenRequest(_ context.Context, clientID string, scopes []string) (op.TokenRequest, error) {
+	if err := checkScopes(scopes); err != nil {
+		return nil, err
+	}
 	return &clientCredentialsRequest{clientID: clientID, scopes: scopes}, nil
+}
+
+// knownScopes are the scopes Gatehouse grants: the OIDC standard ones and
+// groups. Anything else is refused, not passed through into a token.
+var knownScopes = map[string]bool{
+	oidc.ScopeOpenID: true, oidc.ScopeProfile: true, oidc.ScopeEmail: true,
+	oidc.ScopeOfflineAccess: true, ScopeGroups: true,
+}
+
+func checkScopes(scopes []string) error {
+	for _, sc := range scopes {
+		if !knownScopes[sc] {
+			return oidc.ErrInvalidScope().WithDescription("scope %q is not supported", sc)
+		}
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------- auth requests
@@ -733,6 +754,9 @@ func (s *storage) Health(context.Context) error { return nil }
 
 // StoreDeviceAuthorization implements op.DeviceAuthorizationStorage.
 func (s *storage) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+	if err := checkScopes(scopes); err != nil {
+		return err
+	}
 	now := s.now()
 	err := s.st().CreateDeviceAuth(ctx, model.DeviceAuth{
 		ID: sha256Hex(deviceCode), UserCode: userCode, ClientID: clientID, Scopes: scopes,

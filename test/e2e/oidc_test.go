@@ -85,6 +85,12 @@ apps:
       client_id: tv
       public: true
       grant_types: [device_code, refresh_token]
+  - slug: tvbox
+    name: Set-top box
+    oidc:
+      client_id: tvbox
+      client_secret: ` + robotSecret + `
+      grant_types: [device_code]
 `
 
 // oidcEnv is one running server with the browser-facing URL (external_url,
@@ -653,6 +659,47 @@ func TestOIDC(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("wrong secret: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("device flow for a confidential client with client_secret_post", func(t *testing.T) {
+		box := &oauth2.Config{ClientID: "tvbox", ClientSecret: robotSecret, Endpoint: provider.Endpoint(), Scopes: []string{oidc.ScopeOpenID}}
+		box.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+		wrong := *box
+		wrong.ClientSecret = "not-the-secret"
+		da, err := box.DeviceAuth(ctx)
+		if err != nil {
+			t.Fatalf("device authorization with client_secret_post: %v", err)
+		}
+		b := NewBrowser(t)
+		_, _, body := e.authorize(t, b, da.VerificationURIComplete, "admin", e.adminPW)
+		b.PostForm(e.external+"/device", url.Values{"csrf_token": {CSRFToken(t, body)}, "user_code": {da.UserCode}, "decision": {"allow"}})
+		poll := func(c *oauth2.Config) (*oauth2.Token, error) {
+			return c.Exchange(ctx, "", oauth2.SetAuthURLParam("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), oauth2.SetAuthURLParam("device_code", da.DeviceCode))
+		}
+		// Someone holding the device code but not the secret cannot spend it.
+		if _, err := poll(&wrong); oauthErr(err) != "invalid_client" {
+			t.Fatalf("poll with a wrong secret: %v", err)
+		}
+		if tok, err := poll(box); err != nil || tok.AccessToken == "" {
+			t.Fatalf("poll with the secret after a failed one: %v", err)
+		}
+	})
+
+	t.Run("unknown scopes are refused, not written into tokens", func(t *testing.T) {
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"groups admin:everything"}}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.internal+"/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("robot", robotSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_scope" {
+			t.Fatalf("client_credentials with an unknown scope: %d %v", resp.StatusCode, body)
 		}
 	})
 
