@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -177,8 +178,12 @@ type SMTPMailer struct {
 	From     string
 }
 
-// Send delivers one mail. net/smtp has no context; a dial timeout bounds
-// the connection and the worker's lease bounds the rest.
+// smtpTimeout bounds one whole delivery: a server that accepts the
+// connection and never answers must not stall the outbox (or shutdown).
+const smtpTimeout = 60 * time.Second
+
+// Send delivers one mail within smtpTimeout, and gives up at once when ctx
+// ends (lease lost, shutdown).
 func (s *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 	from, err := mail.ParseAddress(s.From)
 	if err != nil {
@@ -192,15 +197,54 @@ func (s *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 	if port == 0 {
 		port = 587
 	}
-	addr := net.JoinHostPort(s.Host, strconv.Itoa(port))
-	if err := ctx.Err(); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, smtpTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(s.Host, strconv.Itoa(port)))
+	if err != nil {
 		return err
 	}
-	var auth smtp.Auth
-	if s.Username != "" {
-		auth = smtp.PlainAuth("", s.Username, s.Password, s.Host)
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		_ = conn.Close()
+		return err
 	}
-	return smtp.SendMail(addr, auth, from.Address, []string{rcpt.Address}, buildMessage(from, rcpt, subject, body))
+	// Closing the connection is how a cancelled ctx interrupts net/smtp,
+	// which has no context of its own.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	c, err := smtp.NewClient(conn, s.Host)
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12}); err != nil {
+			return err
+		}
+	}
+	if s.Username != "" {
+		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, s.Host)); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(from.Address); err != nil {
+		return err
+	}
+	if err := c.Rcpt(rcpt.Address); err != nil {
+		return err
+	}
+	wc, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := wc.Write(buildMessage(from, rcpt, subject, body)); err != nil {
+		return err
+	}
+	if err := wc.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }
 
 // buildMessage formats a minimal RFC 5322 message. Header values are
