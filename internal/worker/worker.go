@@ -118,8 +118,16 @@ func (w *Worker) Run(ctx context.Context) {
 	var (
 		jobs      *running
 		lastRenew time.Time
+		// watchdog cancels the jobs 2/3 of a TTL after the last successful
+		// renewal began, whatever the loop is doing (a renewal can hang on
+		// a stalled database): they stop before the lease can expire and
+		// pass to another worker.
+		watchdog *time.Timer
 	)
 	stopJobs := func(why string) {
+		if watchdog != nil {
+			watchdog.Stop()
+		}
 		if jobs == nil {
 			return
 		}
@@ -132,6 +140,7 @@ func (w *Worker) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := w.o.Now()
+		began := time.Now()
 		actx, cancel := context.WithTimeout(ctx, renew)
 		held, err := w.o.Leases.AcquireLease(actx, LeaderLease, w.o.Holder, now, w.o.LeaseTTL)
 		cancel()
@@ -151,6 +160,14 @@ func (w *Worker) Run(ctx context.Context) {
 				w.log.Info("leading: running jobs", "jobs", len(w.o.Jobs))
 				jobs = start(ctx, w.runJobs)
 			}
+			if watchdog != nil {
+				watchdog.Stop()
+			}
+			j := jobs
+			watchdog = time.AfterFunc(2*w.o.LeaseTTL/3-time.Since(began), func() {
+				w.log.Warn("leader lease not renewed in time: cancelling jobs")
+				j.cancel()
+			})
 		default:
 			stopJobs("lease held by another worker")
 		}

@@ -111,6 +111,45 @@ func TestLeaderStopsWhenRenewalFails(t *testing.T) {
 	}
 }
 
+// hangingLeases grants the lease once, then every renewal hangs until its
+// context ends, as a stalled database does.
+type hangingLeases struct{ calls atomic.Int32 }
+
+func (h *hangingLeases) AcquireLease(ctx context.Context, _, _ string, _ time.Time, _ time.Duration) (bool, error) {
+	if h.calls.Add(1) == 1 {
+		return true, nil
+	}
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+func (h *hangingLeases) ReleaseLease(context.Context, string, string) error { return nil }
+
+// A renewal that hangs must not keep jobs running past the lease: they are
+// cancelled 2/3 of a TTL after the last renewal began.
+func TestJobsStopBeforeTheLeaseExpiresWhenRenewalHangs(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	cancelled := make(chan time.Time, 1)
+	w := New(Options{Leases: &hangingLeases{}, LeaseTTL: ttl,
+		Jobs: []Job{{Name: "long", Every: time.Hour, Run: func(ctx context.Context) (string, error) {
+			<-ctx.Done()
+			cancelled <- time.Now()
+			return "", ctx.Err()
+		}}}})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { w.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case at := <-cancelled:
+		if took := at.Sub(start); took >= ttl {
+			t.Fatalf("job cancelled %v after the lease was taken, at or past its TTL %v", took, ttl)
+		}
+	case <-time.After(5 * ttl):
+		t.Fatal("the job was never cancelled while renewals hung")
+	}
+}
+
 func TestRunJobRecordsPanicsAndErrors(t *testing.T) {
 	w := New(Options{Leases: &failingLeases{}})
 	w.RunJob(t.Context(), Job{Name: "boom", Run: func(context.Context) (string, error) { panic("bad") }})
