@@ -136,6 +136,11 @@ func (f *Feed) Run(ctx context.Context) {
 	}
 }
 
+// maxGap is the widest run of missing sequence numbers treated as
+// transactions in flight rather than as rows pruned before this replica
+// looked.
+const maxGap = 256
+
 // Poll reads the feed once and applies what is new. The first call only
 // positions the cursor at the end: this replica's cache starts empty, so
 // older revocations concern nothing it holds.
@@ -157,6 +162,13 @@ func (f *Feed) Poll(ctx context.Context) error {
 			return err
 		}
 		now := f.o.Now()
+		// A hole stands for a transaction still in flight, and only a few
+		// run at once. A wide gap before the first new row is instead a
+		// pruned feed (an empty table reports 0 while the sequence has
+		// moved on): jump it rather than wait on thousands of holes.
+		if len(rs) > 0 && rs[0].Seq-f.cursor > maxGap {
+			f.cursor = rs[0].Seq - 1
+		}
 		var ids []string
 		for _, r := range rs {
 			if f.seen[r.Seq] {

@@ -89,6 +89,10 @@ func TestPoll(t *testing.T) {
 			{advance: time.Second, want: nil, cursor: 0},
 			{advance: 2 * time.Second, put: map[int64]string{3: "y"}, want: []string{"y"}, cursor: 3},
 		}},
+		{"a pruned feed's wide gap is jumped, not tracked hole by hole", []step{
+			{cursor: 0}, // empty table, but the sequence stands at 3 000 000
+			{put: map[int64]string{3_000_001: "z"}, want: []string{"z"}, cursor: 3_000_001},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
