@@ -53,7 +53,10 @@ func ForwardAuthPolicy(cfg *config.Config) (*policy.Table, []forwardauth.AppOpti
 				Networks: r.Networks, Groups: r.Groups, Policy: level})
 		}
 		spec.Apps = append(spec.Apps, as)
-		ao := forwardauth.AppOptions{AllowBearer: fa.AllowBearer, AllowBasic: fa.AllowBasic}
+		ao := forwardauth.AppOptions{AllowBearer: fa.AllowBearer, AllowBasic: fa.AllowBasic, BearerClients: fa.BearerClients}
+		if app.OIDC != nil {
+			ao.BearerClients = append([]string{app.OIDC.ClientID}, fa.BearerClients...)
+		}
 		for _, h := range fa.Headers {
 			switch strings.ToLower(h) {
 			case "remote":

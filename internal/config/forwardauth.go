@@ -38,8 +38,14 @@ type AppForwardAuth struct {
 	// (Remote-User, Remote-Groups, Remote-Email, Remote-Name) and
 	// "authentik" (X-authentik-*). Empty sends both.
 	Headers []string `yaml:"headers"`
-	// AllowBearer accepts "Authorization: Bearer <API token>".
+	// AllowBearer accepts "Authorization: Bearer <API token>", and OAuth
+	// access tokens issued to this app's own oidc client or to a client in
+	// BearerClients.
 	AllowBearer bool `yaml:"allow_bearer"`
+	// BearerClients are OIDC client ids whose users' access tokens this app
+	// accepts as Bearer. Tokens of other clients are refused: an access
+	// token is not a key to every app.
+	BearerClients []string `yaml:"bearer_clients"`
 	// AllowBasic accepts "Authorization: Basic" with a user's app password.
 	AllowBasic bool `yaml:"allow_basic"`
 }
@@ -77,6 +83,22 @@ func (c *Config) validateForwardAuth(v *validator) {
 	}
 	if fa.CacheTTL < 0 {
 		v.addf("forward_auth.cache_ttl", "must not be negative")
+	}
+	clients := map[string]bool{}
+	for _, a := range c.Apps {
+		if a.OIDC != nil {
+			clients[a.OIDC.ClientID] = true
+		}
+	}
+	for i, a := range c.Apps {
+		if a.ForwardAuth == nil {
+			continue
+		}
+		for j, id := range a.ForwardAuth.BearerClients {
+			if !clients[id] {
+				v.addf(fmt.Sprintf("apps[%d].forward_auth.bearer_clients[%d]", i, j), "%q is not the client_id of any app's oidc section", id)
+			}
+		}
 	}
 	claimed := map[string]string{}
 	for i := range c.Apps {

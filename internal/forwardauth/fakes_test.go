@@ -243,7 +243,7 @@ func newEnv(t testing.TB) *env {
 		Policy: tab,
 		Apps: []AppOptions{
 			{},
-			{AllowBearer: true, AllowBasic: true, Headers: RemoteHeaders},
+			{AllowBearer: true, AllowBasic: true, Headers: RemoteHeaders, BearerClients: []string{"grafana"}},
 			{Headers: AuthentikHeaders},
 			{},
 			{},
@@ -252,6 +252,7 @@ func newEnv(t testing.TB) *env {
 		Directory:         e.dir,
 		Gates:             st,
 		Tokens:            e.tokens,
+		Verifiers:         []TokenVerifier{oauthTokens{"oauth-grafana-alice": {"u-alice", "grafana"}, "oauth-wiki-alice": {"u-alice", "wiki"}}},
 		Throttle:          e.throttle,
 		IPs:               httpx.NewIPResolver([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}),
 		Redirects:         redirect.New(ext, "homelab.local", []string{"media.example.org"}),
@@ -305,4 +306,13 @@ func (e *env) nginx(url string, hdr ...string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
 	return w
+}
+
+// oauthTokens stands in for the OIDC provider's access-token check (the
+// real one is tested in internal/oidcop and end to end).
+type oauthTokens map[string][2]string
+
+func (o oauthTokens) VerifyBearer(_ context.Context, token string) (string, string, bool, error) {
+	v, ok := o[token]
+	return v[0], v[1], ok, nil
 }

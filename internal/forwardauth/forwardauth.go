@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,9 @@ type Tokens interface {
 // access tokens of Gatehouse's own OIDC provider. ok false with a nil
 // error means "not mine / not valid".
 type TokenVerifier interface {
-	VerifyBearer(ctx context.Context, token string) (userID string, ok bool, err error)
+	// VerifyBearer returns the token's user and the client it was issued
+	// to; the app's BearerClients decide whether that client counts here.
+	VerifyBearer(ctx context.Context, token string) (userID, clientID string, ok bool, err error)
 }
 
 // Throttle counts failed machine credentials like failed sign-ins
@@ -89,6 +92,9 @@ type AppOptions struct {
 	AllowBearer bool
 	// AllowBasic accepts "Authorization: Basic" with an app password.
 	AllowBasic bool
+	// BearerClients are the OAuth clients whose access tokens count here
+	// (audience restriction); tokens of any other client are refused.
+	BearerClients []string
 }
 
 // Options wires a Handler.
@@ -554,12 +560,15 @@ func (h *Handler) machine(ctx context.Context, r *http.Request, auth string, ao 
 	if username == "" {
 		// OAuth access tokens of Gatehouse's own OIDC provider.
 		for _, v := range h.o.Verifiers {
-			uid, ok, err := v.VerifyBearer(ctx, secret)
+			uid, client, ok, err := v.VerifyBearer(ctx, secret)
 			if err != nil {
 				return true, err
 			}
-			if ok {
+			if ok && slices.Contains(ao.BearerClients, client) {
 				return true, h.setMachine(ctx, uid, "", c)
+			}
+			if ok {
+				return true, nil // a valid token, but not for this app
 			}
 		}
 	}

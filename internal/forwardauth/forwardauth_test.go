@@ -456,3 +456,16 @@ func TestForeignAuthorizationFallsBackToTheCookie(t *testing.T) {
 		}
 	}
 }
+
+// OAuth access tokens count only at apps that name their client: a token a
+// user gave the wiki does not open Prometheus.
+func TestOAuthBearerAudience(t *testing.T) {
+	e := newEnv(t)
+	prom := "https://prometheus.homelab.local/"
+	if w := e.nginx(prom, "Authorization", "Bearer oauth-grafana-alice"); w.Code != 200 || w.Header().Get("Remote-User") != "alice" {
+		t.Fatalf("token of an allowed client: %d %q", w.Code, w.Header().Get("Remote-User"))
+	}
+	if w := e.nginx(prom, "Authorization", "Bearer oauth-wiki-alice"); w.Code != 401 {
+		t.Fatalf("token of another client: %d, want 401", w.Code)
+	}
+}

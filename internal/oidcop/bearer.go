@@ -32,12 +32,12 @@ type Identity struct {
 //
 // Service-account (client_credentials) tokens are not users: VerifyBearer
 // reports them as not valid; Bearer returns them with their groups.
-func (p *Provider) VerifyBearer(ctx context.Context, token string) (userID string, ok bool, err error) {
+func (p *Provider) VerifyBearer(ctx context.Context, token string) (userID, clientID string, ok bool, err error) {
 	id, ok, err := p.Bearer(ctx, token)
 	if !ok || err != nil || id.ServiceAccount {
-		return "", false, err
+		return "", "", false, err
 	}
-	return id.Subject, true, nil
+	return id.Subject, id.ClientID, true, nil
 }
 
 // Bearer is VerifyBearer with the whole identity.

@@ -323,16 +323,16 @@ func TestClientCredentialsAndBearer(t *testing.T) {
 			if err != nil || !ok || ident.Subject != "client/"+id || !ident.ServiceAccount || len(ident.Groups) != 1 || ident.Groups[0] != "robots" {
 				t.Errorf("Bearer = %+v %v %v", ident, ok, err)
 			}
-			if _, ok, err := p.VerifyBearer(ctx, at); ok || err != nil {
+			if _, _, ok, err := p.VerifyBearer(ctx, at); ok || err != nil {
 				t.Errorf("VerifyBearer accepted a service account's token as a user: %v %v", ok, err)
 			}
 			for _, bad := range []string{"", "garbage", at + "x", strings.Repeat("a", 9000)} {
-				if _, ok, err := p.VerifyBearer(ctx, bad); ok || err != nil {
+				if _, _, ok, err := p.VerifyBearer(ctx, bad); ok || err != nil {
 					t.Errorf("VerifyBearer(%.20q) = %v, %v", bad, ok, err)
 				}
 			}
 			clk.Add(11 * time.Minute) // past the default access token lifetime
-			if _, ok, _ := p.VerifyBearer(ctx, at); ok {
+			if _, _, ok, _ := p.VerifyBearer(ctx, at); ok {
 				t.Error("expired token accepted")
 			}
 		})
