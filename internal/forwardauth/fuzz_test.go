@@ -136,6 +136,9 @@ func TestParseURIPaths(t *testing.T) {
 		"/a\\..\\admin":   "/admin",
 		"/a?next=/../x":   "/a",
 		"/%2fadmin":       "/admin",
+		"/admin;x/users":  "/admin/users",
+		"/api;x/../admin": "/admin",
+		"/a;b":            "/a",
 	}
 	for in, want := range cases {
 		var tg target

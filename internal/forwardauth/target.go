@@ -157,6 +157,12 @@ func parseURI(uri string, t *target) error {
 		}
 		p = d
 	}
+	if strings.IndexByte(p, ';') >= 0 {
+		// Servlet containers drop ";params" from each segment before
+		// routing ("/admin;x/users" is "/admin/users"): the rules must see
+		// the path those apps serve.
+		p = stripPathParams(p)
+	}
 	if needsClean(p) {
 		p = strings.ReplaceAll(p, `\`, "/")
 		trailing := strings.HasSuffix(p, "/")
@@ -205,4 +211,15 @@ func header(h http.Header, canonical string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// stripPathParams removes ";..." from every segment of p.
+func stripPathParams(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if j := strings.IndexByte(s, ';'); j >= 0 {
+			segs[i] = s[:j]
+		}
+	}
+	return strings.Join(segs, "/")
 }

@@ -408,8 +408,11 @@ func (r *rule) matches(req Request) bool {
 
 // hasPathPrefix matches whole segments: "/admin" covers "/admin" and
 // "/admin/...", not "/administrator". A prefix ending in "/" is plain.
+// Case is ignored: many apps behind the gate (the ASP.NET *arr family,
+// Jellyfin) route "/Admin" like "/admin", so a rule must catch both; a
+// case-sensitive app simply has nothing at the other spelling.
 func hasPathPrefix(path, prefix string) bool {
-	if !strings.HasPrefix(path, prefix) {
+	if len(path) < len(prefix) || !strings.EqualFold(path[:len(prefix)], prefix) {
 		return false
 	}
 	if len(path) == len(prefix) || strings.HasSuffix(prefix, "/") {

@@ -80,6 +80,7 @@ func TestDecide(t *testing.T) {
 		{"prefix is segment-wise", "grafana.example.org", "/publicity", "GET", "", anon, Login},
 		{"rule groups", "grafana.example.org", "/admin/users", "GET", "", media, Forbidden},
 		{"rule groups ok", "grafana.example.org", "/admin", "GET", "", admin, Allow},
+		{"rule prefix ignores case", "grafana.example.org", "/Admin/users", "GET", "", media, Forbidden},
 		{"method deny", "grafana.example.org", "/x", "DELETE", "", admin, Forbidden},
 		{"first match wins", "grafana.example.org", "/public", "DELETE", "", anon, Allow},
 		{"two factor needed", "grafana.example.org", "/secure", "GET", "", admin, Forbidden},
