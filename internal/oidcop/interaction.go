@@ -97,6 +97,12 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, _, err := p.st.userAllowed(ctx, c, sess.UserID); err != nil {
+		if errors.Is(err, errNoAccess) && slices.Contains(ar.Prompt, oidc.PromptNone) {
+			// prompt=none forbids any page: the client learns it in the
+			// redirect (OIDC Core 3.1.2.6).
+			op.AuthRequestError(w, r, &authRequest{m: ar}, oidc.ErrAccessDenied().WithDescription("the user may not use this application"), p.op)
+			return
+		}
 		p.denied(w, r, c, err)
 		return
 	}
@@ -185,6 +191,12 @@ func (p *Provider) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, _, err := p.st.userAllowed(ctx, c, sess.UserID); err != nil {
+		if errors.Is(err, errNoAccess) && slices.Contains(ar.Prompt, oidc.PromptNone) {
+			// prompt=none forbids any page: the client learns it in the
+			// redirect (OIDC Core 3.1.2.6).
+			op.AuthRequestError(w, r, &authRequest{m: ar}, oidc.ErrAccessDenied().WithDescription("the user may not use this application"), p.op)
+			return
+		}
 		p.denied(w, r, c, err)
 		return
 	}

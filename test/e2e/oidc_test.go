@@ -532,6 +532,11 @@ func TestOIDC(t *testing.T) {
 			if u != nil || resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "No access to Grafana") {
 				t.Errorf("sign-in after losing access: %v %d\n%s", u, resp.StatusCode, body)
 			}
+			// prompt=none shows no page: the refusal goes back to the client.
+			u, _, _ = e.authorize(t, b, grafana.AuthCodeURL("s", oauth2.SetAuthURLParam("prompt", "none")), "carol", e.carolPW)
+			if u == nil || u.Query().Get("error") != "access_denied" || u.Query().Get("state") != "s" {
+				t.Errorf("prompt=none after losing access: %v", u)
+			}
 			// dave was never in an allowed group.
 			u, resp, body = e.authorize(t, NewBrowser(t), grafana.AuthCodeURL("s"), "dave", "dave horse battery")
 			if u != nil || resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not allowed to use Grafana") {
