@@ -148,6 +148,7 @@ type Handler struct {
 	loginURL  string
 	logoutURL string
 	gateName  string
+	nonceName string // per-app sign-in nonce cookie
 	cookieSfx string // ".homelab.local"
 	logLimit  limiter
 }
@@ -194,6 +195,7 @@ func New(o Options) (*Handler, error) {
 		loginURL:  ext + "/login",
 		logoutURL: ext + "/logout",
 		gateName:  o.GateCookieName,
+		nonceName: o.GateCookieName + "_nonce",
 	}
 	if o.CookieDomain != "" {
 		h.cookieSfx = "." + o.CookieDomain
@@ -411,6 +413,15 @@ var (
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, d dialect, t *target) {
 	loc := h.startBase + url.QueryEscape(t.url())
 	hd := w.Header()
+	if !h.underCookieDomain(t.host) {
+		// Per-app mode: a nonce cookie on the app's host binds the one-time
+		// code of this sign-in to this browser, so a callback link made in
+		// another browser (login CSRF) is refused. Only a cookie, no state.
+		n := newNonce()
+		loc += "&n=" + n
+		hd["Set-Cookie"] = []string{(&http.Cookie{Name: h.nonceName, Value: n, Path: outpost + "/", MaxAge: 600,
+			HttpOnly: true, Secure: t.scheme == "https", SameSite: http.SameSiteLaxMode}).String()}
+	}
 	hd["Location"] = []string{loc}
 	hd["Content-Type"] = textPlain
 	status := http.StatusUnauthorized

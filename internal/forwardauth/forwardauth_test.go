@@ -254,41 +254,90 @@ func TestStartRefusesForeignReturnAddresses(t *testing.T) {
 func TestPerAppCallback(t *testing.T) {
 	e := newEnv(t)
 	rd := "https://media.example.org/library"
-	r := httptest.NewRequest("GET", "https://auth.homelab.local/gate/start?rd="+url.QueryEscape(rd), nil)
-	r.Header.Set("Cookie", "gatehouse_session=tok-alice")
-	w := httptest.NewRecorder()
-	e.mux.ServeHTTP(w, r)
-	loc, _ := url.Parse(w.Header().Get("Location"))
-	if w.Code != 302 || loc.Host != "media.example.org" || loc.Path != "/outpost.goauthentik.io/callback" || loc.Query().Get("rd") != rd {
-		t.Fatalf("start: %d %v", w.Code, loc)
+
+	// The app host's check sends the browser to sign in with a nonce, and
+	// gives that browser the nonce cookie.
+	check := e.nginx(rd)
+	if check.Code != 401 {
+		t.Fatalf("check: %d", check.Code)
 	}
-	if len(w.Result().Cookies()) != 0 {
-		t.Fatal("per-app start set a cookie on the auth host")
+	startURL, _ := url.Parse(check.Header().Get("Location"))
+	nonce := startURL.Query().Get("n")
+	var nonceCookie *http.Cookie
+	for _, c := range check.Result().Cookies() {
+		if c.Name == "gatehouse_gate_nonce" {
+			nonceCookie = c
+		}
 	}
-	callback := func(host string) *httptest.ResponseRecorder {
+	if nonce == "" || nonceCookie == nil || nonceCookie.Value != nonce || nonceCookie.Domain != "" || !nonceCookie.HttpOnly {
+		t.Fatalf("per-app login: Location %q, nonce cookie %+v", startURL, nonceCookie)
+	}
+	if c := e.nginx("https://sonarr.homelab.local/").Result().Cookies(); len(c) != 0 {
+		t.Fatalf("a cookie-domain host got a nonce cookie: %v", c)
+	}
+
+	start := func() *url.URL {
+		r := httptest.NewRequest("GET", startURL.String(), nil)
+		r.Header.Set("Cookie", "gatehouse_session=tok-alice")
+		w := httptest.NewRecorder()
+		e.mux.ServeHTTP(w, r)
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		if w.Code != 302 || loc.Host != "media.example.org" || loc.Path != "/outpost.goauthentik.io/callback" || loc.Query().Get("rd") != rd {
+			t.Fatalf("start: %d %v", w.Code, loc)
+		}
+		if len(w.Result().Cookies()) != 0 {
+			t.Fatal("per-app start set a cookie on the auth host")
+		}
+		return loc
+	}
+	callback := func(loc *url.URL, host, nonce string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", loc.String(), nil)
 		r.Host = host
+		if nonce != "" {
+			r.Header.Set("Cookie", "gatehouse_gate_nonce="+nonce)
+		}
 		w := httptest.NewRecorder()
 		e.mux.ServeHTTP(w, r)
 		return w
 	}
-	if w := callback("sonarr.homelab.local"); w.Code != 400 {
+
+	// Without a nonce (a link typed by hand) start sends the browser to
+	// the app, whose check hands one out.
+	r := httptest.NewRequest("GET", "https://auth.homelab.local/gate/start?rd="+url.QueryEscape(rd), nil)
+	r.Header.Set("Cookie", "gatehouse_session=tok-alice")
+	w := httptest.NewRecorder()
+	e.mux.ServeHTTP(w, r)
+	if w.Code != 302 || w.Header().Get("Location") != rd {
+		t.Fatalf("start without a nonce: %d %q", w.Code, w.Header().Get("Location"))
+	}
+
+	if w := callback(start(), "sonarr.homelab.local", nonce); w.Code != 400 {
 		t.Fatalf("callback on another host: %d, want 400", w.Code)
 	}
-	// The code was spent by the refused attempt: start again.
-	e.mux.ServeHTTP(w, r)
-	w = httptest.NewRecorder()
-	e.mux.ServeHTTP(w, r)
-	loc, _ = url.Parse(w.Header().Get("Location"))
-	w = callback("media.example.org")
+	// Login CSRF: a callback link made in another browser (no nonce cookie,
+	// or another nonce) is refused.
+	if w := callback(start(), "media.example.org", ""); w.Code != 400 {
+		t.Fatalf("callback without the nonce cookie: %d, want 400", w.Code)
+	}
+	if w := callback(start(), "media.example.org", newNonce()); w.Code != 400 {
+		t.Fatalf("callback with another browser's nonce: %d, want 400", w.Code)
+	}
+
+	loc := start()
+	w = callback(loc, "media.example.org", nonce)
 	if w.Code != 302 || w.Header().Get("Location") != rd {
 		t.Fatalf("callback: %d %q %s", w.Code, w.Header().Get("Location"), w.Body)
 	}
-	c := w.Result().Cookies()[0]
-	if c.Domain != "" || !c.HttpOnly {
+	var c *http.Cookie
+	for _, rc := range w.Result().Cookies() {
+		if rc.Name == "gatehouse_gate" {
+			c = rc
+		}
+	}
+	if c == nil || c.Domain != "" || !c.HttpOnly {
 		t.Fatalf("per-app cookie must be host-only: %+v", c)
 	}
-	if w := callback("media.example.org"); w.Code != 400 {
+	if w := callback(loc, "media.example.org", nonce); w.Code != 400 {
 		t.Fatalf("code replay: %d, want 400", w.Code)
 	}
 	if w := e.nginx(rd, "Cookie", "gatehouse_gate="+c.Value); w.Code != 200 || w.Header().Get("Remote-User") != "alice" {

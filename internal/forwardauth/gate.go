@@ -80,9 +80,11 @@ func gateID(v string) string {
 }
 
 // mint stores a new gate of the kind for the session and returns its value.
-func (g *gates) mint(ctx context.Context, kind model.GateKind, s model.Session, host string, expires time.Time) (string, error) {
+// A one-time code is stored under the hash of the code and the browser's
+// nonce together: only the browser holding the nonce cookie can take it.
+func (g *gates) mint(ctx context.Context, kind model.GateKind, s model.Session, host string, expires time.Time, nonce string) (string, error) {
 	v := g.newValue()
-	rec := model.GateSession{ID: gateID(v), Kind: kind, SessionID: s.ID, UserID: s.UserID, Host: host,
+	rec := model.GateSession{ID: gateID(v + nonce), Kind: kind, SessionID: s.ID, UserID: s.UserID, Host: host,
 		CreatedAt: g.now().UTC(), ExpiresAt: expires.UTC()}
 	if err := g.st.CreateGateSession(ctx, rec); err != nil {
 		return "", err
@@ -124,12 +126,13 @@ func (g *gates) cookie(ctx context.Context, v string) (model.GateSession, error)
 	return rec, nil
 }
 
-// take exchanges a one-time code: it is gone afterwards whatever happens.
-func (g *gates) take(ctx context.Context, v string) (model.GateSession, error) {
+// take exchanges a one-time code presented with the nonce it was minted
+// for: it is gone afterwards whatever happens.
+func (g *gates) take(ctx context.Context, v, nonce string) (model.GateSession, error) {
 	if !g.valid(v) {
 		return model.GateSession{}, errNoGate
 	}
-	rec, err := g.st.TakeGateSession(ctx, gateID(v), model.GateCode)
+	rec, err := g.st.TakeGateSession(ctx, gateID(v+nonce), model.GateCode)
 	if errors.Is(err, store.ErrNotFound) {
 		return model.GateSession{}, errNoGate
 	}
@@ -196,4 +199,22 @@ func (g *gates) maybeGC() {
 		defer cancel()
 		_, _ = g.st.DeleteExpiredGateSessions(ctx, now)
 	}()
+}
+
+// newNonce is a fresh per-app sign-in nonce.
+func newNonce() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validNonce accepts only what newNonce makes.
+func validNonce(n string) bool {
+	if len(n) != 22 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(n)
+	return err == nil
 }

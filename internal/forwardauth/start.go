@@ -69,7 +69,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		v, err := h.gates.mint(ctx, model.GateCookie, s, "", s.ExpiresAt)
+		v, err := h.gates.mint(ctx, model.GateCookie, s, "", s.ExpiresAt, "")
 		if err != nil {
 			h.fail(w, err)
 			return
@@ -79,8 +79,15 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Per-app mode: the browser cannot carry our cookie to this host, so
-	// it carries a one-time code to a callback on the app's own host.
-	code, err := h.gates.mint(ctx, model.GateCode, s, host, h.o.Now().Add(h.o.CodeTTL))
+	// it carries a one-time code to a callback on the app's own host. The
+	// code is bound to the nonce the app host's check gave this browser;
+	// without one, the app is opened again to get one.
+	nonce := r.URL.Query().Get("n")
+	if !validNonce(nonce) {
+		http.Redirect(w, r, rd, http.StatusFound)
+		return
+	}
+	code, err := h.gates.mint(ctx, model.GateCode, s, host, h.o.Now().Add(h.o.CodeTTL), nonce)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -107,7 +114,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	g, err := h.gates.take(ctx, q.Get("code"))
+	nonce := cookieValue(r.Header, h.nonceName)
+	http.SetCookie(w, &http.Cookie{Name: h.nonceName, Path: outpost + "/", MaxAge: -1, HttpOnly: true, Secure: h.o.Secure, SameSite: http.SameSiteLaxMode})
+	g, err := h.gates.take(ctx, q.Get("code"), nonce)
 	if err != nil && !errors.Is(err, errNoGate) {
 		h.fail(w, err)
 		return
@@ -124,7 +133,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusBadRequest, "Your session has ended. Open the application again.")
 		return
 	}
-	v, err := h.gates.mint(ctx, model.GateCookie, s, host, s.ExpiresAt)
+	v, err := h.gates.mint(ctx, model.GateCookie, s, host, s.ExpiresAt, "")
 	if err != nil {
 		h.fail(w, err)
 		return
