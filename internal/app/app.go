@@ -65,6 +65,8 @@ type App struct {
 	onInvalidate []func(ids []string)
 
 	ready atomic.Bool
+	// role is what Serve runs; "" before Serve (the CLI).
+	role Role
 }
 
 // Open connects the store (running migrations) and builds the services.
@@ -260,7 +262,15 @@ func (a *App) Serve(ctx context.Context, o ServeOptions) error {
 	if o.Role == "" {
 		o.Role = RoleAll
 	}
+	a.role = o.Role
 	handler := a.healthOnly()
+	if !o.Role.serves() {
+		// Serving replicas reconcile clients when they build the provider;
+		// a worker-only process must too, as the one that deletes.
+		if err := a.ReconcileOIDCClients(ctx); err != nil {
+			return fmt.Errorf("OIDC clients: %w", err)
+		}
+	}
 	if o.Role.serves() {
 		if err := a.Bootstrap(ctx, o.Out); err != nil {
 			return fmt.Errorf("bootstrap: %w", err)

@@ -37,8 +37,9 @@ func (a *App) OIDC() *oidcop.Provider { return a.oidc }
 
 // ReconcileOIDCClients makes the clients in the store match the apps'
 // oidc sections: declared ones are created or updated, clients of apps no
-// longer declared are removed with their tokens. A secret set with
-// `gatehouse app rotate-secret` is kept unless the file sets one.
+// longer declared are removed with their tokens (by every role but
+// server). A secret set with `gatehouse app rotate-secret` is kept unless
+// the file sets one.
 func (a *App) ReconcileOIDCClients(ctx context.Context) error {
 	hasher := a.OIDCSecretHasher()
 	declared := map[string]bool{}
@@ -72,6 +73,12 @@ func (a *App) ReconcileOIDCClients(ctx context.Context) error {
 				a.Logger.Warn("OIDC client has no secret yet; set one with `gatehouse app rotate-secret`", "app", app.Slug, "client_id", o.ClientID)
 			}
 		}
+	}
+	if a.role == RoleServer {
+		// Deleting is left to the worker: during a rolling deploy a server
+		// replica that (re)starts with the old configuration must not
+		// delete clients the new one added, with their users' tokens.
+		return nil
 	}
 	existing, err := a.Store.ListOIDCClients(ctx)
 	if err != nil {
