@@ -3,6 +3,7 @@ package apitoken
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,46 +11,43 @@ import (
 
 	"github.com/gatehouse-sso/gatehouse/internal/model"
 	"github.com/gatehouse-sso/gatehouse/internal/store"
+	"github.com/gatehouse-sso/gatehouse/internal/store/sqlstore"
 )
 
-type memStore struct {
+// countingStore is the real SQLite store, counting token lookups so the
+// test can tell what reached it.
+type countingStore struct {
+	store.Store
 	mu      sync.Mutex
-	byHash  map[string]model.APIToken
 	lookups int
 }
 
-func (m *memStore) CreateAPIToken(_ context.Context, t model.APIToken) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.byHash[t.Hash] = t
-	return nil
+func (c *countingStore) GetAPITokenByHash(ctx context.Context, h string) (model.APIToken, error) {
+	c.mu.Lock()
+	c.lookups++
+	c.mu.Unlock()
+	return c.Store.GetAPITokenByHash(ctx, h)
 }
-func (m *memStore) GetAPITokenByHash(_ context.Context, h string) (model.APIToken, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lookups++
-	t, ok := m.byHash[h]
-	if !ok {
-		return t, store.ErrNotFound
+
+func (c *countingStore) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.lookups }
+
+func openStore(t *testing.T) *countingStore {
+	t.Helper()
+	st, err := sqlstore.Open(t.Context(), filepath.Join(t.TempDir(), "t.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return t, nil
-}
-func (m *memStore) ListAPITokens(context.Context, string) ([]model.APIToken, error) { return nil, nil }
-func (m *memStore) DeleteAPIToken(_ context.Context, id string) (model.APIToken, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for h, t := range m.byHash {
-		if t.ID == id {
-			delete(m.byHash, h)
-			return t, nil
-		}
+	t.Cleanup(func() { _ = st.Close() })
+	now := time.Now().UTC()
+	if err := st.CreateUser(t.Context(), model.User{ID: "u1", Username: "alice", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
 	}
-	return model.APIToken{}, store.ErrNotFound
+	return &countingStore{Store: st}
 }
 
 func TestCreateVerifyRevoke(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	st := &memStore{byHash: map[string]model.APIToken{}}
+	st := openStore(t)
 	s := New(st, Options{Key: []byte("k0123456789abcdef0123456789abcde"), Now: func() time.Time { return now }})
 	ctx := t.Context()
 
@@ -60,20 +58,22 @@ func TestCreateVerifyRevoke(t *testing.T) {
 	if !strings.HasPrefix(secret, "gh_") || strings.Contains(tok.Hash, secret) || tok.Hash == "" {
 		t.Fatalf("secret %q, record %+v", secret, tok)
 	}
-	for _, stored := range st.byHash {
-		if strings.Contains(stored.Hash, secret[3:]) {
-			t.Fatal("the store holds the secret")
-		}
+	stored, err := st.ListAPITokens(ctx, "u1")
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("stored tokens: %v %v", stored, err)
+	}
+	if strings.Contains(stored[0].Hash, secret[3:]) || strings.Contains(stored[0].Name+stored[0].ID, secret[3:]) {
+		t.Fatal("the store holds the secret")
 	}
 	if got, err := s.Verify(ctx, secret); err != nil || got.UserID != "u1" {
 		t.Fatalf("Verify = %+v, %v", got, err)
 	}
-	n := st.lookups
+	n := st.count()
 	if _, ok := s.Cached(secret); !ok {
 		t.Fatal("not cached after a successful Verify")
 	}
-	if _, err := s.Verify(ctx, secret); err != nil || st.lookups != n {
-		t.Fatalf("cached Verify queried the store (%d → %d)", n, st.lookups)
+	if _, err := s.Verify(ctx, secret); err != nil || st.count() != n {
+		t.Fatalf("cached Verify queried the store (%d → %d)", n, st.count())
 	}
 
 	for _, bad := range []string{"", "gh_", "gh_" + strings.Repeat("A", 54), secret[:len(secret)-1] + "x", "Bearer " + secret, "ghp_" + secret[3:]} {
@@ -81,7 +81,7 @@ func TestCreateVerifyRevoke(t *testing.T) {
 			t.Errorf("Verify(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
-	if st.lookups != n {
+	if st.count() != n {
 		t.Fatal("malformed or forged secrets reached the store")
 	}
 
