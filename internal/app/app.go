@@ -282,7 +282,7 @@ func (a *App) Serve(ctx context.Context, o ServeOptions) error {
 		if err != nil {
 			return err
 		}
-		handler = a.instrument(h)
+		handler = h // instrumented by Handler
 	}
 	ln, err := net.Listen("tcp", a.Config.Listen)
 	if err != nil {

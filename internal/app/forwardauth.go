@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-sso/gatehouse/internal/config"
 	"github.com/gatehouse-sso/gatehouse/internal/forwardauth"
 	"github.com/gatehouse-sso/gatehouse/internal/httpx"
+	"github.com/gatehouse-sso/gatehouse/internal/metrics"
 	"github.com/gatehouse-sso/gatehouse/internal/policy"
 	"github.com/gatehouse-sso/gatehouse/internal/redirect"
 )
@@ -142,9 +143,13 @@ func (a *App) withForwardAuth(root *http.ServeMux, next http.Handler, ips *httpx
 	fa.Register(root)
 	// No Recover wrapper here: net/http already contains a panic to its
 	// connection and logs it, and the wrapper costs an allocation per check.
+	// Checks are labelled "forwardauth" in the metrics (their status is
+	// also counted as a decision); everything else by its mux pattern.
+	checks := a.Metrics.Middleware(fa, func(*http.Request) string { return metrics.ForwardAuthRoute })
+	next = a.instrument(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if forwardauth.IsCheck(r) {
-			fa.ServeHTTP(w, r)
+			checks.ServeHTTP(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)

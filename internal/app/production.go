@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse-sso/gatehouse/internal/audit"
 	"github.com/gatehouse-sso/gatehouse/internal/backup"
 	"github.com/gatehouse-sso/gatehouse/internal/cache"
-	"github.com/gatehouse-sso/gatehouse/internal/forwardauth"
 	"github.com/gatehouse-sso/gatehouse/internal/metrics"
 	"github.com/gatehouse-sso/gatehouse/internal/model"
 	"github.com/gatehouse-sso/gatehouse/internal/revocation"
@@ -165,17 +164,9 @@ func (a *App) degradation() []string {
 	return d
 }
 
-// instrument wraps the whole handler with request metrics. Forward-auth
-// checks are answered before any mux routes them, so they are labelled
-// "forwardauth" and their status is also counted as a decision.
-func (a *App) instrument(h http.Handler) http.Handler {
-	return a.Metrics.Middleware(h, func(r *http.Request) string {
-		if forwardauth.IsCheck(r) {
-			return metrics.ForwardAuthRoute
-		}
-		return ""
-	})
-}
+// instrument wraps a handler with request metrics, labelled by the
+// pattern the mux matched.
+func (a *App) instrument(h http.Handler) http.Handler { return a.Metrics.Middleware(h, nil) }
 
 // healthOnly is the worker role's HTTP surface: probes only.
 func (a *App) healthOnly() http.Handler {
