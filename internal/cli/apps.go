@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-sso/gatehouse/internal/app"
+
 	"github.com/gatehouse-sso/gatehouse/internal/config"
 )
 
@@ -19,12 +21,7 @@ func (e *env) appCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the apps of the configuration with their OIDC clients",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			if err := a.ReconcileOIDCClients(cmd.Context()); err != nil {
 				return err
 			}
@@ -55,7 +52,7 @@ func (e *env) appCommand() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", app.Slug, app.Name, clientID, kind, secret, groups)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 
 	rotate := &cobra.Command{
@@ -65,12 +62,7 @@ func (e *env) appCommand() *cobra.Command {
 			"The old secret stops working at once. Apps whose secret is set in the configuration\n" +
 			"file (client_secret or client_secret_file) are changed there instead.",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			app, err := findApp(a.Config, args[0])
 			if err != nil {
 				return err
@@ -93,7 +85,7 @@ func (e *env) appCommand() *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "New client secret for %s (client_id %s); it is shown only once:\n%s\n", app.Slug, o.ClientID, secret)
 			return nil
-		},
+		}),
 	}
 	c.AddCommand(list, rotate)
 	return c

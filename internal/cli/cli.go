@@ -192,3 +192,16 @@ func (e *env) readSecret() (string, error) {
 	}
 	return s, nil
 }
+
+// withApp adapts a command that needs the services: it opens the app
+// (store, migrations) for the command and closes it afterwards.
+func (e *env) withApp(run func(cmd *cobra.Command, args []string, a *app.App) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, err := e.openApp(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return run(cmd, args, a)
+	}
+}

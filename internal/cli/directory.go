@@ -53,12 +53,7 @@ func (e *env) userCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List users",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			users, err := a.Directory.Users(cmd.Context())
 			if err != nil {
 				return err
@@ -77,7 +72,7 @@ func (e *env) userCommand() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.DisplayName, strings.Join(gs, ","), status)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 
 	setPassword := &cobra.Command{
@@ -109,18 +104,13 @@ func (e *env) userCommand() *cobra.Command {
 	simple := func(use, short, done string, fn func(a *app.App, cmd *cobra.Command, user string) error) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " USERNAME", Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				a, err := e.openApp(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer a.Close()
+			RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 				if err := fn(a, cmd, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(e.stdout, done+"\n", args[0])
 				return nil
-			},
+			}),
 		}
 	}
 	c.AddCommand(create, list, setPassword,
@@ -149,29 +139,19 @@ func (e *env) groupCommand() *cobra.Command {
 	var description string
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a group", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if _, err := a.Directory.CreateGroup(cmd.Context(), args[0], description); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "created group %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 	create.Flags().StringVar(&description, "description", "", "what the group is for")
 
 	list := &cobra.Command{
 		Use: "list", Short: "List groups with their members", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			groups, err := a.Directory.Groups(cmd.Context())
 			if err != nil {
 				return err
@@ -190,45 +170,34 @@ func (e *env) groupCommand() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Name, strings.Join(names, ","), g.Description)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 
 	member := func(use, short, done string, add bool) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " GROUP USERNAME", Short: short, Args: cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				a, err := e.openApp(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer a.Close()
+			RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
+				change := a.Directory.RemoveMember
 				if add {
-					err = a.Directory.AddMember(cmd.Context(), args[0], args[1])
-				} else {
-					err = a.Directory.RemoveMember(cmd.Context(), args[0], args[1])
+					change = a.Directory.AddMember
 				}
-				if err != nil {
+				if err := change(cmd.Context(), args[0], args[1]); err != nil {
 					return err
 				}
 				fmt.Fprintf(e.stdout, done+"\n", args[1], args[0])
 				return nil
-			},
+			}),
 		}
 	}
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a group", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			if err := a.Directory.DeleteGroup(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "deleted group %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 	c.AddCommand(create, list, del,
 		member("add-member", "Add a user to a group", "added %s to %s", true),

@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-sso/gatehouse/internal/app"
+
 	"github.com/gatehouse-sso/gatehouse/internal/model"
 )
 
@@ -70,12 +72,7 @@ Apps accept them only with allow_bearer / allow_basic in their forward_auth.`,
 		Use:   "list",
 		Short: "List tokens (never their secrets)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.App) error {
 			uid := ""
 			if listUser != "" {
 				u, err := a.Directory.User(cmd.Context(), listUser)
@@ -105,7 +102,7 @@ Apps accept them only with allow_bearer / allow_basic in their forward_auth.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, names[t.UserID], t.Name, t.Kind, t.CreatedAt.Format(time.RFC3339), exp)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	list.Flags().StringVar(&listUser, "user", "", "only this user's tokens")
 
@@ -113,12 +110,7 @@ Apps accept them only with allow_bearer / allow_basic in their forward_auth.`,
 		Use:   "revoke ID",
 		Short: "Revoke a token (running servers stop accepting it within their cache TTL, 30s)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := e.openApp(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.App) error {
 			t, err := a.APITokens().Revoke(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -131,7 +123,7 @@ Apps accept them only with allow_bearer / allow_basic in their forward_auth.`,
 				Detail: map[string]string{"kind": string(t.Kind), "name": t.Name, "id": t.ID}})
 			fmt.Fprintf(e.stdout, "revoked %s (%s)\n", t.ID, t.Name)
 			return nil
-		},
+		}),
 	}
 	c.AddCommand(create, list, revoke)
 	return c
